@@ -1,0 +1,290 @@
+"""Configuration: defaults < TOML file < LOCALVOICE_* environment < --set key=value.
+
+Keys are dotted paths such as ``llm.model`` or ``tts.gpt_sovits.url``; the environment form is the
+upper-cased path with dots as underscores (``LOCALVOICE_LLM_NUM_CTX=8192``). ``OLLAMA_HOST`` is
+honoured as the default Ollama address, below anything set explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import tomllib
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import platformdirs
+
+from localvoice.errors import ConfigError
+
+DEFAULT_SYSTEM_PROMPT = (
+    "你是小声（LocalVoice），一个完全在用户电脑上本地运行的语音助手，由 localvoice 项目制作。"
+    "你的回答会被朗读出来：请简短、口语化，一般一到三句话；不要使用列表、表格、Markdown、代码或表情符号。"
+    "用户说中文就用简体中文回答，用户说英文就用英文回答。"
+)
+
+
+@dataclass
+class LLMConfig:
+    backend: str = "auto"  # auto | ollama | llama_cpp | openai
+    model: str = ""  # empty: the backend's default (Ollama: qwen2.5:3b; embedded: the packaged GGUF)
+    host: str = "http://127.0.0.1:11434"
+    system: str = DEFAULT_SYSTEM_PROMPT
+    temperature: float = 0.7
+    num_ctx: int = 4096
+    top_p: float = 0.9
+    num_predict: int = 256  # a spoken reply is short; -1 means no limit
+    seed: int = -1
+    stop: list[str] = field(default_factory=list)
+    keep_alive: str = "30m"
+    connect_timeout_s: float = 3.0
+    read_timeout_s: float = 60.0  # longest silence allowed between two streamed chunks
+
+
+@dataclass
+class ASRConfig:
+    backend: str = "faster_whisper"
+    model: str = ""  # empty: the packaged Whisper base; else a model folder
+    language: str = ""  # empty: detect; "zh", "en", ...
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA
+    beam_size: int = 1
+    cpu_threads: int = 0  # 0: all cores
+
+
+@dataclass
+class GptSovitsConfig:
+    url: str = "http://127.0.0.1:9880"
+
+
+@dataclass
+class TTSConfig:
+    backend: str = "auto"  # auto | packaged | gpt_sovits
+    max_concurrency: int = 2  # clauses synthesized at the same time
+    max_ahead: int = 3  # clauses synthesized ahead of the one playing
+    gpt_sovits: GptSovitsConfig = field(default_factory=GptSovitsConfig)
+
+
+@dataclass
+class TextConfig:
+    min_clause_chars: int = 4
+    first_clause_min_chars: int = 6  # the first clause may end at ，、 once this long
+
+
+@dataclass
+class AudioConfig:
+    input: str = ""  # device index or name; empty: system default
+    output: str = ""
+    mode: str = "full-duplex"  # full-duplex | half-duplex | push-to-talk
+    block_ms: int = 20
+
+
+@dataclass
+class VADConfig:
+    threshold: float = 0.5
+    end_of_turn_ms: int = 500
+    min_speech_ms: int = 250
+    pre_roll_ms: int = 300
+    max_utterance_s: float = 30.0
+
+
+@dataclass
+class ConversationConfig:
+    min_interrupt_ms: int = 250
+
+
+@dataclass
+class LogConfig:
+    dir: str = ""  # empty: the user's data directory
+
+
+@dataclass
+class Config:
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    asr: ASRConfig = field(default_factory=ASRConfig)
+    tts: TTSConfig = field(default_factory=TTSConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    vad: VADConfig = field(default_factory=VADConfig)
+    conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("localvoice")) / "config.toml"
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("localvoice"))
+
+
+def normalize_ollama_host(value: str) -> str:
+    """Turn OLLAMA_HOST forms (``host``, ``:port``, ``0.0.0.0``, ``http://h:p``) into a base URL."""
+    value = value.strip().rstrip("/")
+    scheme = "http"
+    if "://" in value:
+        scheme, value = value.split("://", 1)
+    host, _, port = value.partition(":")
+    if host in ("", "0.0.0.0"):  # a server's bind-all address means "this machine" to a client
+        host = "127.0.0.1"
+    port = port or ("443" if scheme == "https" else "11434")
+    return f"{scheme}://{host}:{port}"
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the effective config. ``path=None`` reads the default file if it exists."""
+    env = os.environ if environ is None else environ
+    config = Config()
+    if env.get("OLLAMA_HOST"):
+        config.llm.host = normalize_ollama_host(env["OLLAMA_HOST"])
+
+    file_path = path or default_config_path()
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if file_path.is_file():
+        try:
+            table = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"config file {file_path} is not valid TOML: {error}") from None
+        for key, value in _flatten(table):
+            set_value(config, key, value, source=str(file_path))
+
+    env_keys = {_env_name(key): key for key in all_keys(config)}
+    for name, value in env.items():
+        if name.startswith("LOCALVOICE_"):
+            if name not in env_keys:
+                raise ConfigError(f"unknown environment variable {name}{_suggest(name, env_keys)}")
+            set_value(config, env_keys[name], value, source=name)
+
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        set_value(config, key.strip(), value, source="--set")
+    return config
+
+
+def all_keys(config: Config) -> list[str]:
+    return [key for key, _ in _walk(config)]
+
+
+def config_items(config: Config) -> list[tuple[str, Any]]:
+    return list(_walk(config))
+
+
+def set_value(config: Config, key: str, value: Any, source: str) -> None:
+    *parents, leaf = key.split(".")
+    target: Any = config
+    for part in parents:
+        if not dataclasses.is_dataclass(target) or not hasattr(target, part):
+            raise ConfigError(f"unknown config key {key!r} ({source}){_suggest(key, all_keys(config))}")
+        target = getattr(target, part)
+    fields = {f.name: f for f in dataclasses.fields(target)} if dataclasses.is_dataclass(target) else {}
+    if leaf not in fields or dataclasses.is_dataclass(getattr(target, leaf)):
+        raise ConfigError(f"unknown config key {key!r} ({source}){_suggest(key, all_keys(config))}")
+    kind = get_type_hints(type(target))[leaf]
+    setattr(target, leaf, _coerce(value, kind, key, source))
+
+
+def to_toml(config: Config) -> str:
+    """The effective config as TOML, one table per section."""
+    lines: list[str] = []
+    sections: dict[str, list[tuple[str, Any]]] = {}
+    for key, value in _walk(config):
+        section, _, leaf = key.rpartition(".")
+        sections.setdefault(section, []).append((leaf, value))
+    for section, items in sections.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{leaf} = {_toml_value(value)}" for leaf, value in items)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _walk(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            items.extend(_walk(value, key + "."))
+        else:
+            items.append((key, value))
+    return items
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for name, value in table.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, Mapping):
+            items.extend(_flatten(value, key + "."))
+        else:
+            items.append((key, value))
+    return items
+
+
+def _env_name(key: str) -> str:
+    return "LOCALVOICE_" + key.upper().replace(".", "_")
+
+
+def _suggest(key: str, known: Any) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _coerce(value: Any, kind: Any, key: str, source: str) -> Any:
+    where = f"{key} ({source})"
+    if get_origin(kind) in (Union, types.UnionType):
+        kind = next(arg for arg in get_args(kind) if arg is not type(None))
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if kind is str:
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise ValueError(value)
+            return str(value)
+        if get_origin(kind) is list:
+            if isinstance(value, str):
+                text = value.strip()
+                value = json.loads(text) if text.startswith("[") else [p for p in text.split(",") if p]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(value)
+            return list(value)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        name = getattr(kind, "__name__", str(kind))
+        raise ConfigError(f"{where} must be {name}, got {value!r}") from None
+    raise ConfigError(f"{where}: unsupported type {kind}")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)

@@ -1,0 +1,96 @@
+"""The seams between stages. Backends implement these; the pipeline only knows these.
+
+Streams are async iterators named ``stream_*``; anything holding resources has ``aclose()``.
+Blocking inference belongs inside the backend (``asyncio.to_thread`` or a single-worker executor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from localvoice.events import AudioClip, Message, Pcm, Transcript
+
+
+@runtime_checkable
+class ASR(Protocol):
+    """Speech to text for one finished utterance (16 kHz mono int16)."""
+
+    async def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript: ...
+
+    async def warm_up(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat model that streams its reply as text deltas."""
+
+    @property
+    def description(self) -> str:
+        """Human-readable backend and model, e.g. ``ollama qwen2.5:7b``."""
+        ...
+
+    def stream_chat(self, messages: Sequence[Message]) -> AsyncIterator[str]: ...
+
+    async def warm_up(self) -> None:
+        """Load the model now so the first turn is not a cold start."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class TTS(Protocol):
+    """Text to speech for one clause at a time."""
+
+    async def synthesize(self, text: str) -> AudioClip: ...
+
+    async def warm_up(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class VAD(Protocol):
+    """Speech probability for fixed-size 16 kHz frames; state carries across frames."""
+
+    frame_samples: int
+
+    def speech_probability(self, frame: Pcm) -> float: ...
+
+    def reset(self) -> None: ...
+
+
+@runtime_checkable
+class AudioSource(Protocol):
+    """Microphone-like input, delivered as 16 kHz mono int16 blocks."""
+
+    def stream_frames(self) -> AsyncIterator[Pcm]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class AudioSink(Protocol):
+    """Speaker-like output that plays queued clips strictly in order."""
+
+    def enqueue(self, clip: AudioClip) -> asyncio.Future[int]:
+        """Queue a clip after everything already queued.
+
+        The future resolves with the number of the clip's samples actually played: all of them when
+        it played out, fewer when ``clear()`` cut it short (0 if it never started).
+        """
+        ...
+
+    def clear(self) -> None:
+        """Silence output within one audio block and drop everything queued."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until everything queued has been played."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,61 @@
+"""Backend names → lazily imported classes, so a missing extra only matters when it is used.
+
+Every backend class offers ``from_config(config: Config) -> instance``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from localvoice.errors import ConfigError, MissingExtraError
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    target: str  # "package.module:ClassName"
+    extra: str | None  # the pip extra that brings its dependencies
+
+
+BACKENDS: dict[str, dict[str, BackendSpec]] = {
+    "llm": {
+        "ollama": BackendSpec("localvoice.backends.llm.ollama:OllamaLLM", None),
+        "llama_cpp": BackendSpec("localvoice.backends.llm.llama_cpp:LlamaCppLLM", "llm"),
+    },
+    "asr": {
+        "faster_whisper": BackendSpec("localvoice.backends.asr.faster_whisper:FasterWhisperASR", "asr"),
+    },
+    "tts": {
+        "packaged": BackendSpec("localvoice.backends.tts.packaged:PackagedTTS", "tts"),
+    },
+    "vad": {
+        "silero": BackendSpec("localvoice.backends.vad.silero:SileroVAD", "asr"),
+    },
+}
+
+
+def backend_names(role: str) -> list[str]:
+    return sorted(BACKENDS.get(role, {}))
+
+
+def load_backend_class(role: str, name: str) -> Any:
+    """Import and return the class for ``role``/``name`` with a one-line error on failure."""
+    specs = BACKENDS.get(role)
+    if specs is None:
+        raise ConfigError(f"unknown backend role {role!r}")
+    spec = specs.get(name)
+    if spec is None:
+        choices = ", ".join(backend_names(role))
+        raise ConfigError(f"unknown {role} backend {name!r}; choose one of: {choices}")
+    module_name, _, attr = spec.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        if spec.extra is None:
+            raise
+        raise MissingExtraError(
+            f"the {role} backend {name!r} needs extra packages ({error.name or error}); "
+            f"install them with: pip install 'localvoice[{spec.extra}]'"
+        ) from None
+    return getattr(module, attr)
