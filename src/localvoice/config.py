@@ -91,6 +91,8 @@ class VADConfig:
     min_speech_ms: int = 250
     pre_roll_ms: int = 300
     max_utterance_s: float = 30.0
+    tentative_pause_ms: int = 200  # silence that starts ASR speculatively; 0 turns it off
+    neg_threshold: float = 0.0  # speech ends below this; 0: threshold - 0.15
 
 
 @dataclass

@@ -109,6 +109,13 @@ class ReplyDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyAudioStarted:
+    """The first audio of the reply went to the speaker."""
+
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
 class ClauseSpoken:
     """A clause has finished playing in full."""
 
@@ -173,6 +180,7 @@ ConversationEvent = (
     | SpeechEnded
     | TranscriptReady
     | ReplyDelta
+    | ReplyAudioStarted
     | ClauseSpoken
     | TurnTimings
     | ReplyFinished

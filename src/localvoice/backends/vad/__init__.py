@@ -1,0 +1,1 @@
+"""Voice activity detection backends (speech probability per fixed-size frame)."""

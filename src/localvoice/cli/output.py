@@ -1,0 +1,43 @@
+"""Printing conversation events for people (streaming text) and for scripts (JSON)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from localvoice.events import ConversationEvent, ErrorOccurred, Notice, ReplyDelta, ReplyFinished
+
+
+class StreamPrinter:
+    """Prints ``AI: …`` as the reply streams; notices and errors go to stderr."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, quiet: bool = False) -> None:
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+        self._quiet = quiet
+        self._open_turn: int | None = None
+
+    def __call__(self, event: ConversationEvent) -> None:
+        if isinstance(event, Notice):
+            print(f"[{event.message}]", file=self._err, flush=True)
+        elif isinstance(event, ErrorOccurred):
+            self._end_line()
+            print(f"localvoice: {event.message}", file=self._err, flush=True)
+        elif self._quiet:
+            return
+        elif isinstance(event, ReplyDelta):
+            if self._open_turn != event.turn:
+                self._out.write("AI: ")
+                self._open_turn = event.turn
+            self._out.write(event.text.replace("\n", " "))
+            self._out.flush()
+        elif isinstance(event, ReplyFinished):
+            if event.interrupted:
+                self._out.write(" [interrupted]")
+            self._end_line()
+
+    def _end_line(self) -> None:
+        if self._open_turn is not None:
+            self._out.write("\n")
+            self._out.flush()
+            self._open_turn = None

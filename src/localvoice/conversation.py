@@ -1,0 +1,140 @@
+"""The conversation: history, turn numbers, state, and barge-in around the reply pipeline.
+
+History keeps only what the user actually heard: an interrupted reply is recorded cut at the played
+sample position and marked as interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from localvoice.clock import Clock
+from localvoice.events import (
+    ConversationEvent,
+    ConversationState,
+    Message,
+    ReplyAudioStarted,
+    ReplyFinished,
+    StateChanged,
+    TranscriptReady,
+    TurnRecord,
+    TurnTimings,
+)
+from localvoice.protocols import LLM, TTS, AudioSink
+from localvoice.reply import ReplyPipeline, ReplySettings
+from localvoice.transcript_log import TranscriptLog
+
+Observer = Callable[[ConversationEvent], None]
+
+
+class Conversation:
+    def __init__(
+        self,
+        llm: LLM,
+        tts: TTS,
+        sink: AudioSink,
+        clock: Clock,
+        system_prompt: str = "",
+        settings: ReplySettings | None = None,
+        log: TranscriptLog | None = None,
+        observers: Sequence[Observer] = (),
+    ) -> None:
+        self.system_prompt = system_prompt
+        self.history: list[Message] = []
+        self.turn = 0
+        self.state = ConversationState.LISTENING
+        self._clock = clock
+        self._log = log
+        self._observers = list(observers)
+        self._timings: dict[int, TurnTimings] = {}
+        self._pipeline = ReplyPipeline(llm, tts, sink, clock, self._emit, settings)
+        self._reply_task: asyncio.Task[ReplyFinished] | None = None
+
+    def subscribe(self, observer: Observer) -> None:
+        self._observers.append(observer)
+
+    @property
+    def replying(self) -> bool:
+        return self._reply_task is not None and not self._reply_task.done()
+
+    def messages_for(self, user_text: str) -> list[Message]:
+        system = [Message("system", self.system_prompt)] if self.system_prompt else []
+        return [*system, *self.history, Message("user", user_text)]
+
+    def start_reply(
+        self,
+        user_text: str,
+        language: str = "",
+        speech_end_s: float | None = None,
+        asr_ms: float | None = None,
+    ) -> asyncio.Task[ReplyFinished]:
+        """Begin answering ``user_text`` in the background (a new turn)."""
+        if self.replying:
+            raise RuntimeError("a reply is still running: interrupt it first")
+        self.turn += 1
+        turn = self.turn
+        self._emit(TranscriptReady(turn, user_text, language))
+        self._set_state(ConversationState.THINKING)
+        messages = self.messages_for(user_text)
+        task = asyncio.create_task(self._reply(turn, user_text, messages, speech_end_s, asr_ms))
+        self._reply_task = task
+        return task
+
+    async def reply_to(
+        self,
+        user_text: str,
+        language: str = "",
+        speech_end_s: float | None = None,
+        asr_ms: float | None = None,
+    ) -> ReplyFinished:
+        """Answer one user message and wait until the reply has been played (or cut short)."""
+        return await self.start_reply(user_text, language, speech_end_s, asr_ms)
+
+    async def interrupt(self) -> ReplyFinished | None:
+        """Barge-in: silence the reply now and wait for it to settle into history."""
+        task = self._reply_task
+        if task is None or task.done():
+            return None
+        self._pipeline.interrupt()
+        return await task
+
+    async def _reply(
+        self,
+        turn: int,
+        user_text: str,
+        messages: list[Message],
+        speech_end_s: float | None,
+        asr_ms: float | None,
+    ) -> ReplyFinished:
+        finished = await self._pipeline.run(turn, messages, speech_end_s, asr_ms)
+        self.history.append(Message("user", user_text))
+        if finished.heard:
+            self.history.append(Message("assistant", finished.heard, interrupted=finished.interrupted))
+        self._emit(finished)
+        if self._log is not None:
+            timings = self._timings.pop(turn, TurnTimings(turn))
+            record = TurnRecord(
+                turn=turn,
+                user=user_text,
+                assistant=finished.heard,
+                interrupted=finished.interrupted,
+                error=finished.error,
+                timings_ms=timings.as_dict(),
+            )
+            self._log.append(record, written=finished.written)
+        self._set_state(ConversationState.LISTENING)
+        return finished
+
+    def _set_state(self, state: ConversationState) -> None:
+        if state is not self.state:
+            self.state = state
+            self._emit(StateChanged(state))
+
+    def _emit(self, event: ConversationEvent) -> None:
+        if isinstance(event, TurnTimings):
+            self._timings[event.turn] = event
+        for observer in self._observers:
+            observer(event)
+        if isinstance(event, ReplyAudioStarted) and event.turn == self.turn:
+            self._set_state(ConversationState.SPEAKING)

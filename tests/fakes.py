@@ -1,0 +1,96 @@
+"""Fakes for the stages that the pipeline tests script: an LLM and a TTS on an injected clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from localvoice.clock import Clock
+from localvoice.errors import BackendError
+from localvoice.events import AudioClip, Message
+
+
+@dataclass
+class ScriptedLLM:
+    """Streams scripted pieces, each after a delay on the clock; may fail after some pieces."""
+
+    clock: Clock
+    pieces: Sequence[tuple[float, str]]  # (delay before this piece in seconds, text)
+    fail_after: int | None = None  # raise BackendError after this many pieces
+    calls: list[list[Message]] = field(default_factory=list)
+    stopped_early: int = 0
+
+    @property
+    def description(self) -> str:
+        return "scripted"
+
+    async def stream_chat(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+        self.calls.append(list(messages))
+        finished = False
+        try:
+            for number, (delay_s, text) in enumerate(self.pieces):
+                if self.fail_after is not None and number == self.fail_after:
+                    raise BackendError("Ollama reported an error mid-reply: scripted failure")
+                await self.clock.sleep(delay_s)
+                yield text
+            finished = True
+        finally:
+            if not finished:
+                self.stopped_early += 1
+
+    async def warm_up(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def pieces_every(delay_s: float, text: str, size: int = 2) -> list[tuple[float, str]]:
+    """Split ``text`` into ``size``-character deltas arriving every ``delay_s``."""
+    return [(delay_s, text[i : i + size]) for i in range(0, len(text), size)]
+
+
+@dataclass
+class ToneTTS:
+    """A tone whose length follows the text, after a scripted synthesis delay on the clock."""
+
+    clock: Clock
+    delay_s: Callable[[str], float] = lambda text: 0.1
+    seconds_per_char: float = 0.1
+    sample_rate_hz: int = 16_000
+    in_flight: int = 0
+    max_in_flight: int = 0
+    started: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+    async def synthesize(self, text: str) -> AudioClip:
+        self.started.append(text)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await self.clock.sleep(self.delay_s(text))
+        except BaseException:
+            self.cancelled.append(text)
+            raise
+        finally:
+            self.in_flight -= 1
+        self.finished.append(text)
+        return tone_for(text, self.seconds_per_char, self.sample_rate_hz)
+
+    async def warm_up(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def tone_for(text: str, seconds_per_char: float, sample_rate_hz: int) -> AudioClip:
+    """A tone whose pitch encodes the text, so the played order can be read back."""
+    length = max(1, round(len(text) * seconds_per_char * sample_rate_hz))
+    pitch_hz = 200 + (sum(map(ord, text)) % 50) * 20
+    t = np.arange(length) / sample_rate_hz
+    samples = (0.3 * 32767 * np.sin(2 * np.pi * pitch_hz * t)).astype(np.int16)
+    return AudioClip(samples, sample_rate_hz)
