@@ -79,7 +79,10 @@ class FakeOllama:
         handler = type("BoundHandler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ollama", daemon=True)
+        # A short poll interval keeps shutdown (and so each test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), name="fake-ollama", daemon=True
+        )
 
     @property
     def url(self) -> str:

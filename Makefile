@@ -1,0 +1,56 @@
+# localvoice — two commands on a fresh machine:
+#   make run    set everything up, then answer a spoken question with the embedded models
+#   make test   set everything up, then run ruff, mypy and the whole test suite
+# Set-up is idempotent: a second run only re-checks.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+APT_PACKAGES := libportaudio2 espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
+# llama.cpp builds from source: portable (no -march=native) so the build runs on any x86-64 machine.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup run test lint typecheck unit apt voices models clean
+
+setup: apt $(STAMP) voices models
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip==25.3
+	$(BIN)/pip install -q -e '.[embedded,dev]'
+	@touch $@
+
+voices: $(STAMP)
+	$(BIN)/localvoice models setup-voices
+
+models: $(STAMP)
+	$(BIN)/localvoice models verify
+
+run: setup
+	@mkdir -p out
+	$(BIN)/localvoice turn tests/fixtures/speech/question_zh.wav --out out/answer.wav
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: setup lint typecheck unit
+
+clean:
+	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache
