@@ -5,13 +5,14 @@ Shapes follow Ollama 0.12 (server/routes.go at fb30760) and are checked against 
 (``application/x-ndjson``) in chunked transfer encoding, one flushed chunk per line, no blank lines.
 
 Behaviour is scriptable between requests through plain attributes (``reply``, ``chunk_delay_s``,
-``error_after_chunks``, ``stall_after_chunks``, ``garbage_after_chunks``, ``serve_html``); every
-request is recorded in ``requests``. Use ``with FakeOllama() as server:`` or the ``fake_ollama``
+``error_after_chunks``, ``stall_after_chunks``, ``garbage_after_chunks``, ``serve_html``,
+``http_error``); every request is recorded in ``requests``. Use ``with FakeOllama() as server:`` or the ``fake_ollama``
 fixture (import it into the test module).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -62,6 +63,7 @@ class FakeOllama:
         self,
         models: Sequence[str] = ("qwen2.5:3b", "llama3.2:1b"),
         reply: Reply = default_reply,
+        port: int = 0,  # 0: an ephemeral port
     ) -> None:
         self.models = [_full_name(m) for m in models]
         self.reply: Reply = reply
@@ -71,13 +73,14 @@ class FakeOllama:
         self.stall_after_chunks: int | None = None  # then send nothing more until the server closes
         self.garbage_after_chunks: int | None = None  # then a line of bytes that are not JSON
         self.serve_html = False  # answer everything like some other web server would
+        self.http_error: tuple[int, str] | None = None  # answer chat/generate with this status and error
         self.requests: list[RecordedRequest] = []
         self.completed_streams = 0
         self.aborted_streams = 0  # streams whose client went away before the last line
         self.stream_aborted = threading.Event()
         self.stopping = threading.Event()
         handler = type("BoundHandler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         # A short poll interval keeps shutdown (and so each test's teardown) quick.
         self._thread = threading.Thread(
@@ -152,6 +155,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         pass
 
+    def handle(self) -> None:
+        # A client that drops a half-read stream resets the connection: normal here, not a failure.
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            super().handle()
+
     def do_GET(self) -> None:
         self._dispatch()
 
@@ -191,7 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"models": []})
         elif route in (("POST", "/api/chat"), ("POST", "/api/generate"), ("POST", "/api/show")):
             if bad_json is not None or not isinstance(body, dict):
-                message = "missing request body" if not raw else f"invalid JSON: {bad_json or 'not an object'}"
+                message = (
+                    "missing request body" if not raw else f"invalid JSON: {bad_json or 'not an object'}"
+                )
                 self._send_json(400, {"error": message})
                 return
             if not body.get("model"):
@@ -240,6 +250,10 @@ class _Handler(BaseHTTPRequestHandler):
             prompt = str(body.get("prompt") or "")
             messages = [{"role": "user", "content": prompt}]
             empty = not prompt
+        if fake.http_error is not None:
+            status, message = fake.http_error
+            self._send_json(status, {"error": message})
+            return
         if empty:  # a bare load, or unload with keep_alive 0
             reason = "unload" if body.get("keep_alive") in (0, "0", "0s") else "load"
             self._send_json(200, self._line(chat, model, "", done_reason=reason))

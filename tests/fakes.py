@@ -9,7 +9,7 @@ import numpy as np
 
 from localvoice.clock import Clock
 from localvoice.errors import BackendError
-from localvoice.events import AudioClip, Message
+from localvoice.events import AudioClip, Message, Transcript
 
 
 @dataclass
@@ -94,3 +94,68 @@ def tone_for(text: str, seconds_per_char: float, sample_rate_hz: int) -> AudioCl
     t = np.arange(length) / sample_rate_hz
     samples = (0.3 * 32767 * np.sin(2 * np.pi * pitch_hz * t)).astype(np.int16)
     return AudioClip(samples, sample_rate_hz)
+
+
+@dataclass
+class AmplitudeVAD:
+    """Speech wherever the frame is loud: lets a test script user speech as tone bursts."""
+
+    frame_samples: int = 512
+    threshold_rms: float = 500.0
+
+    def speech_probability(self, frame: np.ndarray) -> float:
+        rms = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2)))
+        return 1.0 if rms > self.threshold_rms else 0.0
+
+    def reset(self) -> None:
+        return None
+
+
+@dataclass
+class TimelineSource:
+    """A microphone on the clock: tone while the scripted user speaks, silence otherwise."""
+
+    clock: Clock
+    speech: Sequence[tuple[float, float]]  # (start_s, end_s) of each stretch of user speech
+    total_s: float
+    block_ms: int = 20
+    sample_rate_hz: int = 16_000
+
+    async def stream_frames(self) -> AsyncIterator[np.ndarray]:
+        block = self.sample_rate_hz * self.block_ms // 1000
+        position = 0
+        end = round(self.total_s * self.sample_rate_hz)
+        while position < end:
+            await self.clock.sleep(block / self.sample_rate_hz)
+            times = (position + np.arange(block)) / self.sample_rate_hz
+            speaking = np.zeros(block, dtype=bool)
+            for start_s, end_s in self.speech:
+                speaking |= (times >= start_s) & (times < end_s)
+            tone = (0.3 * 32767 * np.sin(2 * np.pi * 220 * times)).astype(np.int16)
+            yield np.where(speaking, tone, 0).astype(np.int16)
+            position += block
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class ScriptedASR:
+    """Returns the scripted transcripts in order, after a delay on the clock."""
+
+    clock: Clock
+    texts: list[str]
+    delay_s: float = 0.2
+    heard: list[float] = field(default_factory=list)  # durations of the audio it was given
+
+    async def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
+        self.heard.append(audio.duration_s)
+        await self.clock.sleep(self.delay_s)  # a cancelled (speculative) call takes no text
+        text = self.texts.pop(0) if self.texts else ""
+        return Transcript(text, "zh", audio.duration_s)
+
+    async def warm_up(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

@@ -120,7 +120,6 @@ def test_missing_part_file_names_its_package(site: Path) -> None:
 
 
 def test_missing_package_names_the_install_command(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = _fake_model()
     gone = Part("lvtest-not-installed", "2.0.0", "lvtest_not_installed", "data/x", 1)
     missing = PackagedModel(
         "fake-model", "llm", (AssembledFile("m.gguf", (gone,), "0" * 64, 1),), "m.gguf", "MIT", "t"

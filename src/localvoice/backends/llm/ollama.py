@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -85,7 +85,7 @@ class OllamaLLM:
     def description(self) -> str:
         return f"ollama {self.model} at {self.host}"
 
-    def stream_chat(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+    def stream_chat(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         """Stream the reply's text deltas; the caller's system message is sent as given.
 
         On a failure mid-reply the deltas already yielded stay yielded and the error follows them.
@@ -141,7 +141,7 @@ class OllamaLLM:
             )
         return self._client
 
-    async def _stream(self, payload: dict[str, Any]) -> AsyncIterator[str]:
+    async def _stream(self, payload: dict[str, Any]) -> AsyncGenerator[str, None]:
         try:
             async with self._http().stream("POST", "/api/chat", json=payload) as response:
                 if response.status_code >= 400:
@@ -215,7 +215,9 @@ async def list_models(host: str, timeout_s: float = 5.0) -> list[str]:
             "(or point llm.host / OLLAMA_HOST at where it runs)"
         ) from None
     except httpx.HTTPError as error:
-        raise BackendError(f"Ollama at {host} did not answer /api/tags: {error or type(error).__name__}") from None
+        raise BackendError(
+            f"Ollama at {host} did not answer /api/tags: {error or type(error).__name__}"
+        ) from None
     if response.status_code != 200:
         raise BackendError(f"Ollama at {host} refused /api/tags (HTTP {response.status_code})")
     body = _parse_object(response.content, host)

@@ -17,6 +17,7 @@ from localvoice.events import AudioClip
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "piper-joe"
+_VOLUME = 0.8
 
 
 def piper_model_path() -> Path:
@@ -65,7 +66,12 @@ class PiperVoice:
 
     def _synthesize_blocking(self, text: str) -> AudioClip:
         voice = self._load()
-        chunks = [chunk.audio_int16_array for chunk in voice.synthesize(text)]
+        from piper import SynthesisConfig
+
+        # Piper scales every sentence to full scale; 0.8 matches the Mandarin voice's loudness and
+        # leaves headroom so resampling to 24 kHz cannot clip.
+        config = SynthesisConfig(volume=_VOLUME)
+        chunks = [chunk.audio_int16_array for chunk in voice.synthesize(text, syn_config=config)]
         samples = np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)
         return AudioClip(samples, self.sample_rate_hz)
 

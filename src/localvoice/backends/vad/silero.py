@@ -16,7 +16,7 @@ import numpy.typing as npt
 import onnxruntime
 
 from localvoice.config import Config
-from localvoice.errors import BadInputError, ModelIntegrityError
+from localvoice.errors import BadInputError, MissingExtraError, ModelIntegrityError
 from localvoice.events import INPUT_RATE_HZ, Pcm
 
 FRAME_SAMPLES = 512
@@ -31,7 +31,10 @@ def packaged_model_path() -> Path:
     try:
         path = Path(str(importlib.resources.files(_MODEL_PACKAGE) / _MODEL_NAME))
     except ModuleNotFoundError:
-        path = Path(_MODEL_NAME)
+        raise MissingExtraError(
+            "the Silero VAD model ships with faster-whisper, which is not installed; "
+            "install it with: pip install 'localvoice[asr]'"
+        ) from None
     if not path.is_file():
         raise ModelIntegrityError(
             f"the Silero VAD model {_MODEL_NAME} is missing from faster-whisper; "

@@ -1,0 +1,195 @@
+"""Speech recognition with faster-whisper (CTranslate2), on the packaged Whisper base by default.
+
+Imported through the registry: a missing ``asr`` extra surfaces there as a one-line install hint.
+
+One model is loaded lazily and reused. Loading and every inference run on one single-worker
+executor, so calls never overlap and the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import ctranslate2
+import numpy as np
+import numpy.typing as npt
+from faster_whisper import WhisperModel
+
+from localvoice.backends.asr.chinese import (
+    SIMPLIFIED_PROMPT,
+    SegmentScore,
+    is_hallucination,
+    to_simplified,
+)
+from localvoice.errors import BackendError, BadInputError, ConfigError
+from localvoice.events import INPUT_RATE_HZ, AudioClip, Transcript, TranscriptSegment
+
+if TYPE_CHECKING:
+    from localvoice.config import Config
+
+# Below this peak level the clip is silence: the model is not run at all (it would only invent text).
+SILENCE_PEAK_DBFS = -55.0
+# Below this RMS level, subtitle-credit phrases are treated as invented whatever the model says.
+QUIET_RMS_DBFS = -45.0
+# Chinese text is written without spaces between segments.
+_NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "yue"})
+
+
+def _dbfs(value: float) -> float:
+    return 20.0 * math.log10(max(value, 1e-10))
+
+
+class FasterWhisperASR:
+    """The ASR protocol on faster-whisper; ``model_dir=None`` means the packaged Whisper base."""
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        language: str | None = None,
+        device: str = "auto",
+        compute_type: str = "auto",
+        beam_size: int = 1,
+        cpu_threads: int = 0,
+    ) -> None:
+        if device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"asr.device must be auto, cpu or cuda, got {device!r}")
+        if beam_size < 1:
+            raise ConfigError(f"asr.beam_size must be at least 1, got {beam_size}")
+        self._model_dir = model_dir
+        self._language = language or None
+        self._device = device
+        self._compute_type = compute_type
+        self._beam_size = beam_size
+        self._cpu_threads = cpu_threads if cpu_threads > 0 else (os.cpu_count() or 1)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
+        self._model: WhisperModel | None = None
+        self.load_time_s: float | None = None
+        self.device_used: str | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        asr = config.asr
+        model_dir: Path | None = None
+        if asr.model:
+            model_dir = Path(asr.model).expanduser()
+            if not (model_dir / "model.bin").is_file():
+                raise ConfigError(
+                    f"asr.model {asr.model!r} is not a faster-whisper model folder (no model.bin); "
+                    "leave it empty to use the packaged Whisper base"
+                )
+        return cls(
+            model_dir,
+            language=asr.language,
+            device=asr.device,
+            compute_type=asr.compute_type,
+            beam_size=asr.beam_size,
+            cpu_threads=asr.cpu_threads,
+        )
+
+    async def warm_up(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._ensure_loaded)
+
+    async def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
+        samples = _to_float32_16k(audio)
+        lang = language or self._language
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._transcribe_sync, samples, lang, audio.duration_s
+        )
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        self._model = None
+
+    # ---- runs on the executor thread ----
+
+    def _ensure_loaded(self) -> WhisperModel:
+        if self._model is not None:
+            return self._model
+        model_dir = self._model_dir
+        if model_dir is None:
+            from localvoice.models.packaged import ensure_model
+
+            model_dir = ensure_model("whisper-base")
+        device = self._device
+        if device == "auto":
+            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        compute_type = self._compute_type
+        if compute_type == "auto":
+            compute_type = "float16" if device == "cuda" else "int8"
+        start = time.perf_counter()
+        try:
+            model = WhisperModel(
+                str(model_dir),
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=self._cpu_threads,
+                local_files_only=True,  # never reach for a model hub
+            )
+        except (RuntimeError, ValueError) as error:
+            raise BackendError(
+                f"could not load the Whisper model from {model_dir} on {device}/{compute_type}: {error}; "
+                "check asr.device and asr.compute_type (cpu/int8 works everywhere)"
+            ) from None
+        self.load_time_s = time.perf_counter() - start
+        self.device_used = device
+        self._model = model
+        return model
+
+    def _transcribe_sync(
+        self, samples: npt.NDArray[np.float32], language: str | None, duration_s: float
+    ) -> Transcript:
+        if samples.size == 0 or _dbfs(float(np.max(np.abs(samples)))) < SILENCE_PEAK_DBFS:
+            return Transcript(text="", language=language or "", duration_s=duration_s)
+        model = self._ensure_loaded()
+        if language is None:
+            # Detect first: the simplified-Chinese prompt must only be given to Chinese speech.
+            language, _, _ = model.detect_language(samples)
+        if language not in model.supported_languages:
+            raise BadInputError(
+                f"language {language!r} is not one Whisper knows; use a code such as zh or en, "
+                "or leave it empty to detect"
+            )
+        chinese = language == "zh"
+        segments, _info = model.transcribe(
+            samples,
+            language=language,
+            beam_size=self._beam_size,
+            initial_prompt=SIMPLIFIED_PROMPT if chinese else None,
+            condition_on_previous_text=False,  # one utterance; stops a hallucination repeating
+        )
+        quiet = _dbfs(float(np.sqrt(np.mean(np.square(samples))))) < QUIET_RMS_DBFS
+        kept: list[TranscriptSegment] = []
+        for segment in segments:  # the generator runs the decoder: consume it on this thread
+            text = segment.text.strip()
+            if chinese:
+                text = to_simplified(text)
+            score = SegmentScore(text, segment.no_speech_prob, segment.avg_logprob)
+            if text and not is_hallucination(score, quiet):
+                kept.append(TranscriptSegment(segment.start, segment.end, text))
+        joiner = "" if language in _NO_SPACE_LANGUAGES else " "
+        return Transcript(
+            text=joiner.join(s.text for s in kept),
+            language=language,
+            duration_s=duration_s,
+            segments=tuple(kept),
+        )
+
+
+def _to_float32_16k(audio: AudioClip) -> npt.NDArray[np.float32]:
+    """int16 mono → float32 in [-1, 1] at 16 kHz (resampled with soxr if needed)."""
+    samples: npt.NDArray[Any] = np.asarray(audio.samples)
+    if samples.ndim != 1:
+        raise BadInputError(f"ASR needs mono audio, got an array of shape {samples.shape}")
+    floats = samples.astype(np.float32) / 32768.0
+    if audio.sample_rate_hz != INPUT_RATE_HZ and floats.size:
+        import soxr
+
+        floats = soxr.resample(floats, audio.sample_rate_hz, INPUT_RATE_HZ).astype(np.float32)
+    return floats
