@@ -72,9 +72,13 @@ def band_pass(audio: FloatAudio, low_hz: float, high_hz: float) -> FloatAudio:
     return filtered
 
 
-def room_impulse_response(delay_ms: float, rng: np.random.Generator) -> FloatAudio:
-    """Direct path at ``delay_ms`` then sparse reflections decaying over ~150 ms (RT60-ish)."""
-    length = int((delay_ms + 200) * RATE_HZ / 1000)
+def room_impulse_response(
+    delay_ms: float, rng: np.random.Generator, direct_to_reverb_db: float = 10.0, rt60_s: float = 0.25
+) -> FloatAudio:
+    """Direct path at ``delay_ms``, a few early reflections, then a diffuse tail decaying by 60 dB in
+    ``rt60_s``, ``direct_to_reverb_db`` below the direct sound (the speaker is a hand's width from the
+    microphone, so the direct path dominates)."""
+    length = int((delay_ms + 1000 * rt60_s) * RATE_HZ / 1000)
     ir = np.zeros(length)
     direct = int(delay_ms * RATE_HZ / 1000)
     ir[direct] = 1.0
@@ -82,8 +86,9 @@ def room_impulse_response(delay_ms: float, rng: np.random.Generator) -> FloatAud
     for offset_ms, gain in ((2.5, 0.45), (6.0, -0.3), (11.0, 0.2), (19.0, -0.15)):
         ir[direct + int(offset_ms * RATE_HZ / 1000)] += gain
     tail = np.arange(length - direct - int(0.025 * RATE_HZ))
-    decay = np.exp(-6.9 * tail / (0.15 * RATE_HZ))  # -60 dB after 150 ms
-    ir[direct + int(0.025 * RATE_HZ) :] += 0.08 * rng.standard_normal(len(tail)) * decay
+    decay = np.exp(-6.9 * tail / (rt60_s * RATE_HZ))  # amplitude e^-6.9 = -60 dB at rt60_s
+    tail_gain = np.sqrt(10 ** (-direct_to_reverb_db / 10) / np.sum(decay**2))
+    ir[direct + int(0.025 * RATE_HZ) :] += tail_gain * rng.standard_normal(len(tail)) * decay
     return ir
 
 
@@ -94,12 +99,13 @@ class LaptopEchoPath:
     delay_ms: float = 70.0
     echo_level_db: float = -28.0  # RMS dBFS of the echo at the microphone while the assistant talks
     noise_level_db: float = -65.0
+    direct_to_reverb_db: float = 10.0
     seed: int = 1
 
     def echo(self, playback: FloatAudio) -> FloatAudio:
         rng = np.random.default_rng(self.seed)
         speaker = np.tanh(1.5 * band_pass(playback, 200, 6000)) / 1.5  # small speaker, mild saturation
-        echo = np.convolve(speaker, room_impulse_response(self.delay_ms, rng))[: len(playback)]
+        echo = np.convolve(speaker, room_impulse_response(self.delay_ms, rng, self.direct_to_reverb_db))[: len(playback)]
         return set_level(echo, self.echo_level_db)
 
     def noise(self, n_samples: int) -> FloatAudio:

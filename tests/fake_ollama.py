@@ -7,7 +7,7 @@ Shapes follow Ollama 0.12 (server/routes.go at fb30760) and are checked against 
 Behaviour is scriptable between requests through plain attributes (``reply``, ``chunk_delay_s``,
 ``error_after_chunks``, ``stall_after_chunks``, ``garbage_after_chunks``, ``serve_html``,
 ``http_error``); every request is recorded in ``requests``. Use ``with FakeOllama() as server:`` or the ``fake_ollama``
-fixture (import it into the test module).
+fixture (import ``fake_ollama_fixture`` into the test module).
 """
 
 from __future__ import annotations
@@ -112,8 +112,9 @@ class FakeOllama:
         self.close()
 
 
-@pytest.fixture
-def fake_ollama() -> Iterator[FakeOllama]:
+@pytest.fixture(name="fake_ollama")
+def fake_ollama_fixture() -> Iterator[FakeOllama]:
+    """Import ``fake_ollama_fixture`` into a test module, then ask for ``fake_ollama``."""
     with FakeOllama() as server:
         yield server
 
@@ -250,6 +251,9 @@ class _Handler(BaseHTTPRequestHandler):
             prompt = str(body.get("prompt") or "")
             messages = [{"role": "user", "content": prompt}]
             empty = not prompt
+        if body.get("think") is True:  # the fake's models have no thinking capability
+            self._send_json(400, {"error": f'"{model}" does not support thinking'})
+            return
         if fake.http_error is not None:
             status, message = fake.http_error
             self._send_json(status, {"error": message})
@@ -265,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
         if 0 <= num_predict < len(pieces):
             pieces, reason = pieces[:num_predict], "length"
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 3 + 1
-        stats = {
+        stats: dict[str, Any] = {
             "total_duration": 1_500_000_000,
             "load_duration": 50_000_000,
             "prompt_eval_count": prompt_tokens,
@@ -308,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     @staticmethod
-    def _line(chat: bool, model: str, text: str, done: bool = True, **final: Any) -> dict[str, Any]:
+    def _line(chat: bool, model: str, text: str, *, done: bool = True, **final: Any) -> dict[str, Any]:
         line: dict[str, Any] = {"model": model, "created_at": _now()}
         if chat:
             line["message"] = {"role": "assistant", "content": text}

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from localvoice.audio.echo import EchoCancellation
 from localvoice.audio.echo_guard import SelfEchoGuard
@@ -21,6 +24,7 @@ from localvoice.conversation import Conversation
 from localvoice.events import (
     INPUT_RATE_HZ,
     AudioClip,
+    Pcm,
     ClauseSpoken,
     ConversationEvent,
     ConversationState,
@@ -68,7 +72,9 @@ class LiveLoop:
         self._barged_in = False
         self._speculative: tuple[AudioClip, asyncio.Task[Transcript]] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
-        self.talk_enabled = True  # push-to-talk: the key holds this True while pressed
+        self.talk_enabled = False  # push-to-talk: toggled by the talk key
+        self.muted = False  # the microphone is ignored entirely
+        self.level_dbfs = -120.0  # input level of the latest block, for the meter
         conversation.subscribe(self._on_conversation_event)
 
     async def run(self) -> None:
@@ -91,9 +97,10 @@ class LiveLoop:
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
 
-    def _on_block(self, block: object) -> None:
-        cleaned = self._echo.process_capture(block)  # type: ignore[arg-type]
+    def _on_block(self, block: Pcm) -> None:
+        cleaned = self._echo.process_capture(block)
         self._audio_s += len(cleaned) / INPUT_RATE_HZ
+        self.level_dbfs = _level_dbfs(cleaned)
         if not self._hearing():
             # Muted while speaking (half-duplex) or key released (push-to-talk): feed silence so the
             # segmenter closes any utterance in progress instead of freezing mid-word.
@@ -106,6 +113,8 @@ class LiveLoop:
                 self._barge_in()
 
     def _hearing(self) -> bool:
+        if self.muted:
+            return False
         mode = self._settings.mode
         if mode == "half-duplex":
             return self._conversation.state is ConversationState.LISTENING
@@ -176,3 +185,10 @@ class LiveLoop:
     def _on_conversation_event(self, event: ConversationEvent) -> None:
         if isinstance(event, ClauseSpoken) and self._guard is not None:
             self._guard.remember(event.text, self._clock.now())
+
+
+def _level_dbfs(block: Pcm) -> float:
+    if len(block) == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(block.astype(np.float64) ** 2)))
+    return max(-120.0, 20.0 * math.log10(max(rms, 1e-6) / 32768.0))

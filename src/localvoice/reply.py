@@ -168,9 +168,10 @@ class ReplyPipeline:
             marks.clauses.append(clause)
             await ahead.put(clause)
 
+        stream = self._llm.stream_chat(messages)
         try:
             try:
-                async for delta in self._llm.stream_chat(messages):
+                async for delta in stream:
                     if not delta:
                         continue
                     if marks.first_token is None:
@@ -186,6 +187,10 @@ class ReplyPipeline:
             for text in chunker.flush():
                 await submit(text)
         finally:
+            # Close the stream now, not at garbage collection: that hangs up on the LLM server.
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
             # A sentinel even when cancelled mid-reply, so the consumer never waits forever.
             if not self._interrupted.is_set():
                 await ahead.put(None)

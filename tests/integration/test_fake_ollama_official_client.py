@@ -8,7 +8,7 @@ import httpx
 import ollama
 import pytest
 
-from tests.fake_ollama import FakeOllama, fake_ollama  # noqa: F401  (fixture)
+from tests.fake_ollama import FakeOllama, fake_ollama_fixture  # noqa: F401
 
 MODEL = "qwen2.5:3b"
 
@@ -54,6 +54,14 @@ def test_num_predict_cuts_the_reply_with_done_reason_length(fake_ollama: FakeOll
     )
     assert "".join(c.message.content or "" for c in chunks) == "You said: "
     assert chunks[-1].done_reason == "length"
+
+
+def test_thinking_on_a_model_without_it_is_refused(fake_ollama: FakeOllama) -> None:
+    client = ollama.Client(host=fake_ollama.url)
+    with pytest.raises(ollama.ResponseError) as raised:
+        client.chat(model=MODEL, messages=[{"role": "user", "content": "hi"}], think=True)
+    assert raised.value.status_code == 400 and "does not support thinking" in raised.value.error
+    assert client.chat(model=MODEL, messages=[{"role": "user", "content": "hi"}], think=False).done
 
 
 def test_list_and_show_parse(fake_ollama: FakeOllama) -> None:

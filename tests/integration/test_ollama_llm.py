@@ -14,7 +14,7 @@ from localvoice.config import Config
 from localvoice.errors import BackendError, BackendUnavailableError, LocalVoiceError, ModelNotFoundError
 from localvoice.events import Message
 from localvoice.protocols import LLM
-from tests.fake_ollama import FakeOllama, default_reply, fake_ollama, unused_local_url  # noqa: F401
+from tests.fake_ollama import FakeOllama, default_reply, fake_ollama_fixture, unused_local_url  # noqa: F401
 
 SYSTEM = Message("system", "你是小声。")
 HELLO = [SYSTEM, Message("user", "你好")]
@@ -73,6 +73,7 @@ async def test_sends_options_keep_alive_and_the_callers_messages(fake_ollama: Fa
         "seed": 7,
         "stop": ["用户："],
     }
+    assert body["think"] is False  # else Ollama lets a thinking model think before speaking
     assert body["keep_alive"] == -1  # a number: Ollama would reject the string "-1" as a duration
 
 

@@ -151,13 +151,12 @@ def test_silence_and_low_noise_never_start_speech(fresh_vad: SileroVAD) -> None:
     reason="the faster-whisper ASR backend is not written yet",
 )
 async def test_pre_roll_keeps_the_first_word(fresh_vad: SileroVAD, tmp_path: Path) -> None:
-    audio = np.concatenate(
-        [silence(1.0), say("Seven bright yellow lemons are on the table", tmp_path), silence(1.0)]
-    )
+    audio = np.concatenate([silence(1.0), say("Stop the music now please", tmp_path), silence(1.0)])
     [utterance] = ended(segment(fresh_vad, audio))
     asr = load_backend_class("asr", "faster_whisper").from_config(Config())
     try:
         transcript = await asr.transcribe(utterance.audio, language="en")
     finally:
         await asr.aclose()
-    assert transcript.text.strip().lower().startswith("seven")
+    # without pre-roll the VAD onset falls after the "st" and Whisper hears "the music..."
+    assert transcript.text.strip().lower().startswith("stop")

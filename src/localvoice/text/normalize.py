@@ -30,9 +30,10 @@ _NUMBERED: Final = re.compile(r"^[ \t]*\d{1,3}(?:[.)][ \t]+|、[ \t]*)", re.MULT
 _RULE: Final = re.compile(r"^[ \t]*(?:[-*_=][ \t]*){3,}$", re.MULTILINE)
 _TABLE_SEPARATOR: Final = re.compile(r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$", re.MULTILINE)
 _EMPHASIS_RUN: Final = re.compile(r"\*{2,}|_{2,}|~{2,}")
-# A single * or _ that opens or closes emphasis (next to a word on one side only); 3 * 4 and
-# snake_case keep theirs.
-_SINGLE_EMPHASIS: Final = re.compile(r"(?<![\w*])[*_](?=[^\s*_])|(?<=[^\s*_])[*_](?![\w*])")
+# A single * is emphasis unless it sits between numbers or spaces (3 * 4, 3*4); a single _ is
+# emphasis only at an (ASCII) word edge, so snake_case keeps its underscore.
+_SINGLE_STAR: Final = re.compile(r"(?<![\d\s])\*|\*(?![\d\s])")
+_SINGLE_UNDERSCORE: Final = re.compile(r"(?<!\w)_(?=[^\s_])|(?<=[^\s_])_(?!\w)", re.ASCII)
 _EMPTY_BRACKETS: Final = re.compile(r"\(\s*\)|（\s*）|\[\s*\]")
 _SPACE_BEFORE_PUNCT: Final = re.compile(r"\s+([,.;:!?，。！？；：、）)」』”])")
 _SPACES: Final = re.compile(r"\s+")
@@ -102,7 +103,8 @@ def _clean_inline(text: str) -> str:
     text = _NUMBERED.sub("", text)
     text = "\n".join(_table_row(line) for line in text.split("\n"))
     text = _EMPHASIS_RUN.sub("", text)
-    text = _SINGLE_EMPHASIS.sub("", text)
+    text = _SINGLE_STAR.sub("", text)
+    text = _SINGLE_UNDERSCORE.sub("", text)
     text = _PICTOGRAPHS.sub("", text)
     text = _EMPTY_BRACKETS.sub("", text)
     text = _SPACES.sub(" ", text).strip()

@@ -99,8 +99,8 @@ class OllamaLLM:
             "stream": True,
             "options": self.options,
             "keep_alive": self.keep_alive,
-            # A spoken reply cannot wait for a reasoning model to think; models without the
-            # capability accept false too.
+            # Ollama turns thinking on for models that can think unless told otherwise, and a
+            # spoken reply cannot wait for it; models without the capability accept false too.
             "think": False,
         }
         return self._stream(payload)
@@ -118,7 +118,9 @@ class OllamaLLM:
         try:
             response = await self._http().post("/api/chat", json=payload, timeout=timeout)
         except httpx.HTTPError as error:
-            raise self._transport_error(error, WARM_UP_TIMEOUT_S) from None
+            raise self._transport_error(
+                error, f"{WARM_UP_TIMEOUT_S:g} s while loading {self.model}"
+            ) from None
         self._raise_for_status(response.status_code, response.text)
         body = _parse_object(response.content, self.host)
         if "error" in body:
@@ -163,9 +165,9 @@ class OllamaLLM:
                     f"Ollama at {self.host} ended the reply stream before it was done; see the Ollama log"
                 )
         except httpx.HTTPError as error:
-            raise self._transport_error(error, self.read_timeout_s) from None
+            raise self._transport_error(error, f"{self.read_timeout_s:g} s (llm.read_timeout_s)") from None
 
-    def _transport_error(self, error: httpx.HTTPError, timeout_s: float) -> Exception:
+    def _transport_error(self, error: httpx.HTTPError, waited: str) -> Exception:
         if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
             return BackendUnavailableError(
                 f"Ollama is not running at {self.host}; start it with `ollama serve` "
@@ -173,7 +175,7 @@ class OllamaLLM:
             )
         if isinstance(error, httpx.TimeoutException):
             return BackendError(
-                f"Ollama at {self.host} sent nothing for {timeout_s:g} s (llm.read_timeout_s); "
+                f"Ollama at {self.host} sent nothing for {waited}; "
                 "the model may be stuck or the machine overloaded"
             )
         return BackendError(f"the connection to Ollama at {self.host} broke: {error or type(error).__name__}")
@@ -186,8 +188,7 @@ class OllamaLLM:
             raise _not_ollama(self.host, f"HTTP {status} without an Ollama error body")
         if status == 404:
             raise ModelNotFoundError(
-                f"Ollama at {self.host} has no model {self.model!r} ({message}); "
-                f"download it with `ollama pull {self.model}`"
+                f"Ollama at {self.host} says: {message}; download the model with `ollama pull {self.model}`"
             )
         raise BackendError(f"Ollama at {self.host} refused the request (HTTP {status}): {message}")
 

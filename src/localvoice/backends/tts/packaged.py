@@ -73,7 +73,7 @@ def split_mixed(text: str) -> list[tuple[Language, str]]:
     position = 0
     for match in _LATIN_RUN.finditer(text):
         parts.append(("zh", text[position : match.start()]))
-        parts.append(("en", match.group().rstrip(".-'’ ")))
+        parts.append(("en", match.group()))
         position = match.end()
     parts.append(("zh", text[position:]))
     return [(lang, part.strip()) for lang, part in parts if _SPEAKABLE.search(part)]

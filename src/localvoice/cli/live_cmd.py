@@ -1,0 +1,114 @@
+"""``localvoice chat`` with the microphone: the live loop wired to real devices and the terminal UI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+
+from localvoice.clock import MonotonicClock
+from localvoice.config import Config
+from localvoice.conversation import Conversation
+from localvoice.events import Notice, Pcm, ReplyFinished
+from localvoice.live import LiveLoop, LiveSettings
+from localvoice.reply import ReplySettings
+from localvoice.session import Session
+from localvoice.transcript_log import TranscriptLog
+
+from .terminal_ui import TerminalUI, UiModel
+
+OUTPUT_RATE_HZ = 24_000
+MODES = ("full-duplex", "half-duplex", "push-to-talk")
+
+
+async def run_live(args: argparse.Namespace, config: Config) -> int:
+    from localvoice.audio.devices import SoundDeviceSink, SoundDeviceSource, resolve_device
+    from localvoice.audio.echo import make_echo_canceller
+    from localvoice.audio.echo_guard import SelfEchoGuard
+    from localvoice.audio.segmenter import Segmenter
+    from localvoice.backends.vad.silero import SileroVAD
+    from localvoice.errors import ConfigError
+
+    mode = config.audio.mode
+    if mode not in MODES:
+        raise ConfigError(f"audio.mode must be one of {', '.join(MODES)}, got {mode!r}")
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    ui = TerminalUI(UiModel(push_to_talk=mode == "push-to-talk"), interactive)
+    notify = lambda message: ui(Notice(message))  # noqa: E731
+    # Devices first: a missing microphone should be reported before minutes of model loading.
+    input_device = resolve_device(config.audio.input, "input")
+    output_device = resolve_device(config.audio.output, "output")
+    echo = make_echo_canceller(enabled=mode == "full-duplex")
+    if mode == "full-duplex" and not echo.active:
+        notify("echo cancellation is unavailable (pip install 'localvoice[audio]'): using half-duplex")
+        mode = "half-duplex"
+    loop = asyncio.get_running_loop()
+
+    def reference(block: Pcm) -> None:  # called on the audio thread
+        loop.call_soon_threadsafe(echo.push_playback, block.copy())
+
+    source = SoundDeviceSource(input_device, config.audio.block_ms)
+    sink = SoundDeviceSink(
+        output_device, OUTPUT_RATE_HZ, block_ms=config.audio.block_ms, on_played=reference if echo.active else None
+    )
+    await sink.start()
+    async with Session(config, notify, need_asr=True) as session:
+        assert session.asr is not None and session.llm is not None and session.tts is not None
+        conversation = Conversation(
+            session.llm,
+            session.tts,
+            sink,
+            MonotonicClock(),
+            system_prompt=config.llm.system,
+            settings=ReplySettings.from_config(config),
+            log=TranscriptLog.from_config(config),
+            observers=[ui],
+        )
+        live = LiveLoop(
+            conversation,
+            session.asr,
+            source,
+            Segmenter(SileroVAD.from_config(config), config.vad),
+            echo,
+            MonotonicClock(),
+            LiveSettings(mode, config.conversation.min_interrupt_ms, config.asr.language or None),
+            ui,
+            guard=SelfEchoGuard(),
+        )
+
+        def on_key(key: str) -> None:
+            if key in ("m", "M"):
+                live.muted = not live.muted
+                ui.model.muted = live.muted
+            elif key == " " and mode == "push-to-talk":
+                live.talk_enabled = not live.talk_enabled
+                ui.model.talking = live.talk_enabled
+
+        ui.on_key = on_key
+        answered = 0
+
+        def count_turns(event: object) -> None:
+            nonlocal answered
+            if isinstance(event, ReplyFinished):
+                answered += 1
+                if args.turns and answered >= args.turns:
+                    ui.quit.set()
+
+        conversation.subscribe(count_turns)
+        notify(f"{session.llm.description}; {mode}; speak any time" + (", q to quit" if interactive else ""))
+        listening = asyncio.create_task(live.run())
+        drawing = asyncio.create_task(ui.run(lambda: live.level_dbfs))
+        try:
+            await asyncio.wait({listening, drawing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (listening, drawing):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(listening, drawing, return_exceptions=True)
+            await conversation.interrupt()
+            await sink.aclose()
+            await source.aclose()
+        if listening.done() and not listening.cancelled() and listening.exception() is not None:
+            raise listening.exception()  # type: ignore[misc]
+    return 0

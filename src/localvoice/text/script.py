@@ -1,0 +1,58 @@
+"""Which language a clause is in, judged by its script (Chinese characters vs Latin letters)."""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal
+
+Lang = Literal["zh", "en"]
+
+# Han ideographs (basic, extension A, compatibility) and the Japanese kana that can turn up in
+# Chinese text: all are spoken by the Chinese voice.
+_CJK_CLASS: Final = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_CHAR: Final = re.compile(f"[{_CJK_CLASS}]")
+_LATIN_WORD: Final = re.compile(r"[A-Za-zÀ-ɏ]+(?:'[A-Za-z]+)?")
+
+
+def is_cjk(ch: str) -> bool:
+    return _CJK_CHAR.fullmatch(ch) is not None
+
+
+def _is_latin(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha() or "À" <= ch <= "ɏ"
+
+
+def dominant_language(text: str) -> Lang:
+    """"en" when the clause has more English words than Chinese characters, else "zh".
+
+    A Chinese character is about a syllable and an English word one or two, so counting one against
+    the other is a fair measure of how much of the clause each voice would speak. Ties, and clauses
+    with neither (digits, punctuation), go to Chinese: the assistant is Chinese first.
+    """
+    cjk_chars = len(_CJK_CHAR.findall(text))
+    english_words = len(_LATIN_WORD.findall(text))
+    return "en" if english_words > cjk_chars else "zh"
+
+
+def split_by_script(text: str) -> list[tuple[str, Lang]]:
+    """Cut ``text`` into runs of one script, e.g. for speaking English names with the English voice.
+
+    Digits, spaces and punctuation join the run before them ("iPhone 15" stays English, "价格是5999元"
+    stays Chinese); at the start they join the first run. Joining the texts gives back ``text``.
+    Text with no letters at all is one "zh" run.
+    """
+    runs: list[tuple[str, Lang]] = []
+    current = ""
+    current_lang: Lang | None = None
+    for ch in text:
+        lang: Lang | None = "zh" if is_cjk(ch) else "en" if _is_latin(ch) else None
+        if lang is None or lang == current_lang or current_lang is None:
+            current += ch
+            if current_lang is None and lang is not None:
+                current_lang = lang
+            continue
+        runs.append((current, current_lang))
+        current, current_lang = ch, lang
+    if current:
+        runs.append((current, current_lang or "zh"))
+    return runs
