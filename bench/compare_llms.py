@@ -94,7 +94,9 @@ async def run_one(model: str) -> dict[str, Any]:
                     "system_prompt_cached": index > 0,
                     "first_token_s": round(first_token_s or total_s, 3),
                     "tokens": tokens,
-                    "tokens_per_s": round((tokens - 1) / decode_s, 1) if tokens > 1 and decode_s > 0 else None,
+                    "tokens_per_s": round((tokens - 1) / decode_s, 1)
+                    if tokens > 1 and decode_s > 0
+                    else None,
                     **checks(language, reply),
                 }
             )
@@ -113,8 +115,12 @@ def summarize(run: dict[str, Any]) -> str:
     rows = run["results"]
     warm = [r["first_token_s"] for r in rows if r["system_prompt_cached"]]
     speeds = [r["tokens_per_s"] for r in rows if r["tokens_per_s"]]
-    auto = {lang: sum(all(r[k] for k in ("right_language", "short", "no_list")) for r in rows if r["language"] == lang)
-            for lang in ("zh", "en")}
+    auto = {
+        lang: sum(
+            all(r[k] for k in ("right_language", "short", "no_list")) for r in rows if r["language"] == lang
+        )
+        for lang in ("zh", "en")
+    }
     return (
         f"{run['model']}: load {run['load_s']} s, peak RSS {run['peak_rss_mb']} MB, "
         f"first token cold {rows[0]['first_token_s']} s / cached system prompt "
@@ -124,7 +130,9 @@ def summarize(run: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", action="append", help="packaged name or .gguf path (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/compare_llms.json"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: run one model, JSON on stdout

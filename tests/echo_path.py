@@ -18,6 +18,7 @@ import numpy.typing as npt
 import soundfile
 import soxr
 
+from localvoice.audio.echo import EchoCancellation
 from localvoice.events import Pcm
 
 RATE_HZ = 16_000
@@ -28,7 +29,9 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def speak(text: str, voice: str, pitch: int, out_dir: Path, name: str, words_per_min: int = 165) -> FloatAudio:
+def speak(
+    text: str, voice: str, pitch: int, out_dir: Path, name: str, words_per_min: int = 165
+) -> FloatAudio:
     """Synthesize ``text`` with espeak-ng and return it at 16 kHz as floats in [-1, 1]."""
     wav = out_dir / f"{name}.wav"
     subprocess.run(
@@ -105,7 +108,8 @@ class LaptopEchoPath:
     def echo(self, playback: FloatAudio) -> FloatAudio:
         rng = np.random.default_rng(self.seed)
         speaker = np.tanh(1.5 * band_pass(playback, 200, 6000)) / 1.5  # small speaker, mild saturation
-        echo = np.convolve(speaker, room_impulse_response(self.delay_ms, rng, self.direct_to_reverb_db))[: len(playback)]
+        room = room_impulse_response(self.delay_ms, rng, self.direct_to_reverb_db)
+        echo = np.asarray(np.convolve(speaker, room)[: len(playback)], dtype=np.float64)
         return set_level(echo, self.echo_level_db)
 
     def noise(self, n_samples: int) -> FloatAudio:
@@ -128,13 +132,8 @@ def place(audio: FloatAudio, start_s: float, total_samples: int) -> FloatAudio:
     return track
 
 
-class _Canceller:  # structural: EchoCanceller and NullEchoCanceller both fit
-    def push_playback(self, pcm: Pcm) -> None: ...
-    def process_capture(self, pcm: Pcm) -> Pcm: ...
-
-
 def run_duplex(
-    canceller: _Canceller,
+    canceller: EchoCancellation,
     playback: Pcm,
     capture: Pcm,
     playback_block: int = 320,

@@ -33,6 +33,7 @@ set-default-sink spk
 load-module module-native-protocol-unix auth-anonymous=1 socket={socket}
 """
 _ASOUNDRC = "pcm.!default { type pulse }\nctl.!default { type pulse }\n"
+_IDLE_BLOCK_S = 2.1  # module-null-sink renders this much at a time while nothing plays
 _PULSE_ALSA_PLUGIN = "/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so"
 
 
@@ -46,7 +47,7 @@ class PulseServer:
         return subprocess.run(command, env=self.env, capture_output=True, timeout=timeout_s, check=True)
 
     def popen(self, *command: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def missing_tools() -> str | None:
@@ -60,7 +61,10 @@ def missing_tools() -> str | None:
 
 @contextmanager
 def pulse_null_sinks(root: Path, rate_hz: int = 48_000, start_timeout_s: float = 10.0) -> Iterator[PulseServer]:
-    """Start PulseAudio in ``root`` (skipping the test if it cannot), yield it, stop it."""
+    """Start PulseAudio in ``root`` (skipping the test if it cannot), yield it, stop it.
+
+    Starting takes about 2 s (see below): share one server across a module's tests.
+    """
     reason = missing_tools()
     if reason:
         pytest.skip(reason)
@@ -80,10 +84,20 @@ def pulse_null_sinks(root: Path, rate_hz: int = 48_000, start_timeout_s: float =
         stderr=subprocess.STDOUT,
     )
     server = PulseServer(socket, env)
+    keepalive: list[subprocess.Popen[bytes]] = []
     try:
         _wait_ready(server, daemon, start_timeout_s, root / "pulseaudio.log")
+        # An idle null sink renders in 2 s blocks and only notices a new stream when the block ends,
+        # so the first stream would stall for up to 2 s. Silent low-latency streams keep both sinks
+        # rendering in 10 ms steps; after one idle block has run out, new streams start at once.
+        for sink in ("mic", "spk"):
+            keepalive.append(server.popen("pacat", "-p", "-d", sink, "--latency-msec=10", "--raw", "/dev/zero"))
+        time.sleep(_IDLE_BLOCK_S)
         yield server
     finally:
+        for process in keepalive:
+            process.terminate()
+            process.wait()
         daemon.terminate()
         try:
             daemon.wait(timeout=5)

@@ -160,7 +160,7 @@ class LiveLoop:
     async def _answer(self, audio: AudioClip, speech_end: float) -> None:
         speculative, self._speculative = self._speculative, None
         started = self._clock.now()
-        if speculative is not None and speculative[0].samples is audio.samples:
+        if speculative is not None and _same_audio(speculative[0], audio):
             transcript = await speculative[1]  # the user really stopped at the tentative pause
         else:
             if speculative is not None:
@@ -192,3 +192,7 @@ def _level_dbfs(block: Pcm) -> float:
         return -120.0
     rms = float(np.sqrt(np.mean(block.astype(np.float64) ** 2)))
     return max(-120.0, 20.0 * math.log10(max(rms, 1e-6) / 32768.0))
+
+
+def _same_audio(a: AudioClip, b: AudioClip) -> bool:
+    return len(a.samples) == len(b.samples) and bool(np.array_equal(a.samples, b.samples))

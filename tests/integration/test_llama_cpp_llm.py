@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from localvoice.backends.llm.llama_cpp import LlamaCppLLM
+from localvoice.backends.llm.llama_cpp import DEFAULT_PACKAGED_MODEL, LlamaCppLLM
 from localvoice.config import DEFAULT_SYSTEM_PROMPT, Config
 from localvoice.errors import ConfigError, ModelIntegrityError
 from localvoice.events import Message
+from localvoice.models.packaged import ensure_model
 from localvoice.protocols import LLM
 
 pytestmark = pytest.mark.slow
@@ -45,10 +46,11 @@ async def collect(llm: LlamaCppLLM, *messages: Message) -> list[str]:
     return [delta async for delta in llm.stream_chat([SYSTEM, *messages])]
 
 
-def test_is_an_llm_described_by_its_file(shared_llm: LlamaCppLLM) -> None:
+def test_is_an_llm_described_by_its_model(shared_llm: LlamaCppLLM) -> None:
+    gguf = ensure_model(DEFAULT_PACKAGED_MODEL)
     assert isinstance(shared_llm, LLM)
-    assert shared_llm.description.startswith("llama.cpp ")
-    assert shared_llm.description.endswith(".gguf")
+    assert shared_llm.description == f"llama.cpp {DEFAULT_PACKAGED_MODEL}"
+    assert LlamaCppLLM(str(gguf)).description == "llama.cpp model.gguf"
 
 
 def test_warm_up_leaves_the_system_prompt_in_the_cache(shared_llm: LlamaCppLLM) -> None:

@@ -344,7 +344,7 @@ def _default_rate(sd: ModuleType, device: int | None, kind: Kind) -> int:
     except (sd.PortAudioError, ValueError) as error:
         raise AudioDeviceError(
             f"There is no {_describe(device, kind)} ({error}): connect one, or pick another with "
-            f"`localvoice devices` and --set audio.{kind}=..."
+            f"`localvoice devices` and --set audio.{kind}=NUMBER."
         ) from error
     return round(float(info["default_samplerate"]))
 
@@ -362,7 +362,7 @@ def _pick_channels(sd: ModuleType, device: int | None, kind: Kind, rate_hz: int)
             return channels
     raise AudioDeviceError(
         f"The {_describe(device, kind)} accepts no 16-bit format at {rate_hz} Hz: pick another with "
-        f"`localvoice devices` and --set audio.{kind}=..."
+        f"`localvoice devices` and --set audio.{kind}=NUMBER."
     )
 
 
@@ -377,7 +377,7 @@ def _open(factory: Callable[..., Any], kind: Kind, device: int | None, **setting
             _shut(stream)
         raise AudioDeviceError(
             f"Could not open {_describe(device, kind)} ({error}): check that it is connected and not "
-            f"in use by another program, or pick another with `localvoice devices` and --set audio.{kind}=..."
+            f"in use by another program, or pick another with `localvoice devices` and --set audio.{kind}=NUMBER."
         ) from error
     return stream
 

@@ -28,7 +28,9 @@ _QUOTE: Final = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
 _BULLET: Final = re.compile(r"^[ \t]*[-*+•·][ \t]+", re.MULTILINE)
 _NUMBERED: Final = re.compile(r"^[ \t]*\d{1,3}(?:[.)][ \t]+|、[ \t]*)", re.MULTILINE)
 _RULE: Final = re.compile(r"^[ \t]*(?:[-*_=][ \t]*){3,}$", re.MULTILINE)
-_TABLE_SEPARATOR: Final = re.compile(r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$", re.MULTILINE)
+_TABLE_SEPARATOR: Final = re.compile(
+    r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$", re.MULTILINE
+)
 _EMPHASIS_RUN: Final = re.compile(r"\*{2,}|_{2,}|~{2,}")
 # A single * is emphasis unless it sits between numbers or spaces (3 * 4, 3*4); a single _ is
 # emphasis only at an (ASCII) word edge, so snake_case keeps its underscore.
@@ -37,7 +39,9 @@ _SINGLE_UNDERSCORE: Final = re.compile(r"(?<!\w)_(?=[^\s_])|(?<=[^\s_])_(?!\w)",
 _EMPTY_BRACKETS: Final = re.compile(r"\(\s*\)|（\s*）|\[\s*\]")
 _SPACE_BEFORE_PUNCT: Final = re.compile(r"\s+([,.;:!?，。！？；：、）)」』”])")
 _SPACES: Final = re.compile(r"\s+")
-_CJK_GAP: Final = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]) (?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
+_CJK_GAP: Final = re.compile(
+    r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]) (?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])"
+)
 _PICTOGRAPHS: Final = re.compile(
     "["
     "\U0001f000-\U0001faff"  # emoji, symbols and pictographs, mahjong/cards, flags

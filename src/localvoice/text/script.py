@@ -19,11 +19,11 @@ def is_cjk(ch: str) -> bool:
 
 
 def _is_latin(ch: str) -> bool:
-    return ch.isascii() and ch.isalpha() or "À" <= ch <= "ɏ"
+    return (ch.isascii() and ch.isalpha()) or "À" <= ch <= "ɏ"
 
 
 def dominant_language(text: str) -> Lang:
-    """"en" when the clause has more English words than Chinese characters, else "zh".
+    """ "en" when the clause has more English words than Chinese characters, else "zh".
 
     A Chinese character is about a syllable and an English word one or two, so counting one against
     the other is a fair measure of how much of the clause each voice would speak. Ties, and clauses

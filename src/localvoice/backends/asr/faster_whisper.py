@@ -12,6 +12,7 @@ import asyncio
 import math
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -20,6 +21,7 @@ import ctranslate2
 import numpy as np
 import numpy.typing as npt
 from faster_whisper import WhisperModel
+from faster_whisper.transcribe import Segment, TranscriptionInfo
 
 from localvoice.backends.asr.chinese import (
     SIMPLIFIED_PROMPT,
@@ -142,28 +144,38 @@ class FasterWhisperASR:
         self._model = model
         return model
 
+    def _run(
+        self, model: WhisperModel, samples: npt.NDArray[np.float32], language: str | None
+    ) -> tuple[Iterator[Segment], TranscriptionInfo]:
+        segments, info = model.transcribe(
+            samples,
+            language=language,
+            beam_size=self._beam_size,
+            initial_prompt=SIMPLIFIED_PROMPT if language == "zh" else None,
+            condition_on_previous_text=False,  # one utterance; stops a hallucination repeating
+        )
+        return iter(segments), info
+
     def _transcribe_sync(
         self, samples: npt.NDArray[np.float32], language: str | None, duration_s: float
     ) -> Transcript:
         if samples.size == 0 or _dbfs(float(np.max(np.abs(samples)))) < SILENCE_PEAK_DBFS:
             return Transcript(text="", language=language or "", duration_s=duration_s)
         model = self._ensure_loaded()
-        if language is None:
-            # Detect first: the simplified-Chinese prompt must only be given to Chinese speech.
-            language, _, _ = model.detect_language(samples)
-        if language not in model.supported_languages:
+        detected = language is None
+        if language is not None and language not in model.supported_languages:
             raise BadInputError(
                 f"language {language!r} is not one Whisper knows; use a code such as zh or en, "
                 "or leave it empty to detect"
             )
+        segments, info = self._run(model, samples, language)
+        if language is None and info.language == "zh":
+            # The simplified-Chinese prompt garbles English, so it is only given once the speech is
+            # known to be Chinese. The first run has only detected (its decoding is lazy, never
+            # started); this costs one more encoder pass, for Chinese only.
+            segments, info = self._run(model, samples, "zh")
+        language = info.language
         chinese = language == "zh"
-        segments, _info = model.transcribe(
-            samples,
-            language=language,
-            beam_size=self._beam_size,
-            initial_prompt=SIMPLIFIED_PROMPT if chinese else None,
-            condition_on_previous_text=False,  # one utterance; stops a hallucination repeating
-        )
         quiet = _dbfs(float(np.sqrt(np.mean(np.square(samples))))) < QUIET_RMS_DBFS
         kept: list[TranscriptSegment] = []
         for segment in segments:  # the generator runs the decoder: consume it on this thread
@@ -176,7 +188,7 @@ class FasterWhisperASR:
         joiner = "" if language in _NO_SPACE_LANGUAGES else " "
         return Transcript(
             text=joiner.join(s.text for s in kept),
-            language=language,
+            language="" if detected and not kept else language,  # a guess on noise means nothing
             duration_s=duration_s,
             segments=tuple(kept),
         )

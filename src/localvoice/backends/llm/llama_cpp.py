@@ -111,7 +111,8 @@ class LlamaCppLLM:
 
     @property
     def description(self) -> str:
-        name = self._model_path.name if self._model_path else self._model_spec
+        # A packaged file is always called model.gguf in the cache: its packaged name says more.
+        name = self._model_spec if self._model_spec in PACKAGED_MODELS else Path(self._model_spec).name
         return f"llama.cpp {name}"
 
     @property
@@ -223,7 +224,9 @@ class LlamaCppLLM:
                 return
             llama = self._load_sync()
             reserve = self.num_predict if self.num_predict > 0 else _UNLIMITED_REPLY_RESERVE_TOKENS
-            kept = trim_history(messages, self.num_ctx, count_tokens=self._count_tokens, reserve_tokens=reserve)
+            kept = trim_history(
+                messages, self.num_ctx, count_tokens=self._count_tokens, reserve_tokens=reserve
+            )
             for delta in self._deltas(llama, kept):
                 if stop.is_set() or self._closed:
                     break

