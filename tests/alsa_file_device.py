@@ -86,7 +86,13 @@ def run_scenario(env: dict[str, str], target: str, timeout_s: float = 60.0, **kw
     The function may be async; it must return something ``json.dumps`` accepts.
     """
     completed = subprocess.run(
-        [sys.executable, "-c", "from tests.alsa_file_device import _main; _main()", target, json.dumps(kwargs)],
+        [
+            sys.executable,
+            "-c",
+            "from tests.alsa_file_device import _main; _main()",
+            target,
+            json.dumps(kwargs),
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

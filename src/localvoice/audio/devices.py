@@ -24,7 +24,9 @@ from localvoice.errors import AudioDeviceError, MissingExtraError
 from localvoice.events import INPUT_RATE_HZ, AudioClip, Pcm
 
 Kind = Literal["input", "output"]
-PORTAUDIO_HINT = "install PortAudio (Debian/Ubuntu: sudo apt-get install libportaudio2; macOS: brew install portaudio)"
+PORTAUDIO_HINT = (
+    "install PortAudio (Debian/Ubuntu: sudo apt-get install libportaudio2; macOS: brew install portaudio)"
+)
 
 
 def load_sounddevice() -> ModuleType:
@@ -37,7 +39,8 @@ def load_sounddevice() -> ModuleType:
         ) from error
     except OSError as error:  # sounddevice found, libportaudio not
         raise AudioDeviceError(f"The PortAudio library is missing: {PORTAUDIO_HINT}.") from error
-    return sounddevice
+    module: ModuleType = sounddevice
+    return module
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,9 @@ class DeviceInfo:
 
     def channels(self, kind: Kind) -> int:
         return self.max_input_channels if kind == "input" else self.max_output_channels
+
+    def is_default(self, kind: Kind) -> bool:
+        return self.is_default_input if kind == "input" else self.is_default_output
 
 
 def list_devices() -> list[DeviceInfo]:
@@ -314,7 +320,8 @@ def _resolve_all(items: list[_Queued]) -> None:
 def _downmix(block: np.ndarray[Any, Any]) -> Pcm:
     if block.shape[1] == 1:
         return np.ascontiguousarray(block[:, 0])
-    return np.rint(block.mean(axis=1)).astype(np.int16)
+    mixed: Pcm = np.rint(block.mean(axis=1)).astype(np.int16)
+    return mixed
 
 
 def _default_indices(sd: ModuleType) -> tuple[int, int]:

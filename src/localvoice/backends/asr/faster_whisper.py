@@ -12,7 +12,7 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -21,7 +21,7 @@ import ctranslate2
 import numpy as np
 import numpy.typing as npt
 from faster_whisper import WhisperModel
-from faster_whisper.transcribe import Segment, TranscriptionInfo
+from faster_whisper.transcribe import Segment
 
 from localvoice.backends.asr.chinese import (
     SIMPLIFIED_PROMPT,
@@ -144,17 +144,16 @@ class FasterWhisperASR:
         self._model = model
         return model
 
-    def _run(
-        self, model: WhisperModel, samples: npt.NDArray[np.float32], language: str | None
-    ) -> tuple[Iterator[Segment], TranscriptionInfo]:
-        segments, info = model.transcribe(
+    def _run(self, model: WhisperModel, samples: npt.NDArray[np.float32], language: str) -> Iterable[Segment]:
+        segments: Iterable[Segment]
+        segments, _info = model.transcribe(
             samples,
             language=language,
             beam_size=self._beam_size,
             initial_prompt=SIMPLIFIED_PROMPT if language == "zh" else None,
             condition_on_previous_text=False,  # one utterance; stops a hallucination repeating
         )
-        return iter(segments), info
+        return segments
 
     def _transcribe_sync(
         self, samples: npt.NDArray[np.float32], language: str | None, duration_s: float
@@ -168,13 +167,12 @@ class FasterWhisperASR:
                 f"language {language!r} is not one Whisper knows; use a code such as zh or en, "
                 "or leave it empty to detect"
             )
-        segments, info = self._run(model, samples, language)
-        if language is None and info.language == "zh":
-            # The simplified-Chinese prompt garbles English, so it is only given once the speech is
-            # known to be Chinese. The first run has only detected (its decoding is lazy, never
-            # started); this costs one more encoder pass, for Chinese only.
-            segments, info = self._run(model, samples, "zh")
-        language = info.language
+        if language is None:
+            # Detect before decoding: the simplified-Chinese prompt garbles English, so it is only
+            # given to speech known to be Chinese. faster-whisper's own auto mode also encodes the
+            # audio twice (detection does not reuse its encoder output), so this costs nothing extra.
+            language, _, _ = model.detect_language(samples)
+        segments = self._run(model, samples, language)
         chinese = language == "zh"
         quiet = _dbfs(float(np.sqrt(np.mean(np.square(samples))))) < QUIET_RMS_DBFS
         kept: list[TranscriptSegment] = []

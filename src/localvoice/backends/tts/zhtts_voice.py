@@ -68,21 +68,28 @@ class ZhttsVoice:
         python = self._interpreter()
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
         # -I: isolated, so the worker can never import localvoice or the user's site packages.
-        process = await asyncio.create_subprocess_exec(
-            str(python),
-            "-I",
-            str(WORKER_PATH),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                str(python),
+                "-I",
+                str(WORKER_PATH),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        except OSError as error:
+            raise BackendUnavailableError(
+                f"the Mandarin voice interpreter {python} cannot run ({error.strerror}); {SETUP_HINT}"
+            ) from None
         self._stderr_tail.clear()
-        self._stderr_task = asyncio.create_task(self._drain_stderr(process))
+        stderr_task = self._stderr_task = asyncio.create_task(self._drain_stderr(process))
         try:
             ready = await asyncio.wait_for(self._read_header(process), self._start_timeout_s)
         except (_WorkerDied, TimeoutError):
             await self._kill(process)
+            with contextlib.suppress(TimeoutError):  # let the last words on stderr arrive
+                await asyncio.wait_for(asyncio.shield(stderr_task), 1.0)
             raise BackendUnavailableError(
                 f"the Mandarin voice failed to start ({self._last_error()}); "
                 f"if its install is broken, {SETUP_HINT}"

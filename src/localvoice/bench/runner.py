@@ -1,0 +1,103 @@
+"""Run the chosen scenarios in order, print each one's table and write its files as soon as it ends."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from localvoice.bench.machine import machine_info
+from localvoice.bench.report import rich_table, write_combined, write_outputs
+from localvoice.bench.result import ScenarioResult
+from localvoice.config import Config
+from localvoice.errors import BadInputError
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    runs: int = 3
+    turns: int = 200  # overhead only
+    out_dir: Path = Path("bench/results")
+    json_path: Path | None = None
+
+
+Scenario = Callable[[Config, BenchOptions], Awaitable[ScenarioResult]]
+
+
+async def _overhead(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.overhead import run_overhead
+
+    return await run_overhead(options.turns)
+
+
+async def _barge_in(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.barge_in import run_barge_in
+
+    return await run_barge_in(config, options.runs)
+
+
+async def _stages(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.stages import run_stages
+
+    return await run_stages(config, options.runs)
+
+
+async def _streaming_vs_naive(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.streaming_vs_naive import run_streaming_vs_naive
+
+    return await run_streaming_vs_naive(config, options.runs)
+
+
+async def _models(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.model_speed import run_models
+
+    return await run_models(config, options.runs)
+
+
+# In the order they run: the quick fake-based ones first, then those that load real models.
+SCENARIOS: dict[str, Scenario] = {
+    "overhead": _overhead,
+    "barge_in": _barge_in,
+    "stages": _stages,
+    "streaming_vs_naive": _streaming_vs_naive,
+    "models": _models,
+}
+
+
+def check_names(names: Sequence[str]) -> list[str]:
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        raise BadInputError(
+            f"unknown benchmark scenario {', '.join(unknown)}; choose from: {', '.join(SCENARIOS)}"
+        )
+    chosen = set(names) or set(SCENARIOS)
+    return [name for name in SCENARIOS if name in chosen]
+
+
+def command_line(name: str, options: BenchOptions) -> str:
+    extra = f" --turns {options.turns}" if name == "overhead" else f" --runs {options.runs}"
+    return f"localvoice bench {name}{extra}"
+
+
+async def run_scenarios(
+    names: Sequence[str], config: Config, options: BenchOptions, console: Console | None = None
+) -> list[ScenarioResult]:
+    if options.runs < 1 or options.turns < 1:
+        raise BadInputError("--runs and --turns must be at least 1")
+    console = console or Console()
+    results: list[ScenarioResult] = []
+    for name in check_names(names):
+        console.print(f"[bold]bench {name}[/bold] …")
+        machine = machine_info()  # load average before the scenario: how contended its numbers are
+        result = await SCENARIOS[name](copy.deepcopy(config), options)
+        result.machine = machine
+        results.append(result)
+        console.print(rich_table(result))
+        written = write_outputs(result, options.out_dir, command_line(name, options))
+        console.print("wrote " + ", ".join(str(path) for path in written))
+        if options.json_path is not None:  # rewritten after each scenario: a late failure loses nothing
+            write_combined(results, options.json_path)
+    return results

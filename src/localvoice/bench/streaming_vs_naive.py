@@ -1,0 +1,140 @@
+"""``streaming_vs_naive``: localvoice's reply pipeline against the naive wait-then-speak loop.
+
+Same embedded LLM and TTS, same questions (the bench questions' text), the same seed and temperature 0
+so both speak the same reply, asked for three short tips so there is more than one sentence to stream.
+Both play into a ``PacedSink`` in real time. Before each reply the LLM's prompt cache is put into the
+same state (only the system prompt cached), so neither side profits from the other's work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from localvoice.audio.sinks import PacedSink
+from localvoice.bench.naive import naive_reply
+from localvoice.bench.questions import load_questions
+from localvoice.bench.result import ScenarioResult
+from localvoice.bench.stats import ratio, summarize
+from localvoice.clock import MonotonicClock
+from localvoice.config import Config
+from localvoice.events import ConversationEvent, Message
+from localvoice.protocols import LLM
+from localvoice.reply import ReplyPipeline, ReplySettings
+from localvoice.session import Session
+
+OUTPUT_RATE_HZ = 24_000
+SEED = 42
+NUM_PREDICT = 120
+TIPS_PROMPT = (
+    "你是一个本地语音助手，回答会被朗读出来。请给出正好三条简短的建议，每条一句话，不要编号、列表或 Markdown。"
+    "用户说中文就用简体中文回答；the user speaks English: answer in English, three short sentences, one tip each."
+)
+
+
+async def _prime(llm: LLM) -> None:
+    """Leave only the system prompt in the model's cache: one token after a throwaway question."""
+    stream = llm.stream_chat([Message("system", TIPS_PROMPT), Message("user", "嗯")])
+    async for _ in stream:
+        break
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def _timed(speak: Callable[[PacedSink], Awaitable[str]], clock: MonotonicClock) -> dict[str, Any]:
+    sink = PacedSink(clock, OUTPUT_RATE_HZ)
+    started = clock.now()
+    text = await speak(sink)
+    ended = clock.now()
+    await sink.aclose()
+    first = sink.played[0].start_s - started if sink.played else None
+    return {
+        "first_audio_ms": None if first is None else first * 1000.0,
+        "total_ms": (ended - started) * 1000.0,
+        "audio_s": sink.played_samples / OUTPUT_RATE_HZ,
+        "text": text,
+    }
+
+
+async def run_streaming_vs_naive(config: Config, runs: int = 1) -> ScenarioResult:
+    questions = load_questions()
+    config.llm.backend = "llama_cpp"
+    config.llm.system = TIPS_PROMPT
+    config.llm.temperature = 0.0
+    config.llm.seed = SEED
+    config.llm.num_predict = NUM_PREDICT
+    clock = MonotonicClock()
+    result = ScenarioResult(
+        "streaming_vs_naive", f"Streaming pipeline vs naive loop ({len(questions)} questions × {runs} runs)"
+    )
+    notices: list[str] = []
+    rows: list[dict[str, Any]] = []
+    async with Session(config, notices.append) as session:
+        assert session.llm is not None and session.tts is not None
+        llm, tts = session.llm, session.tts
+
+        def ignore(event: ConversationEvent) -> None:
+            del event
+
+        for run in range(runs):
+            for question in questions:
+                messages = [Message("system", TIPS_PROMPT), Message("user", question.text)]
+
+                async def streaming(sink: PacedSink) -> str:
+                    pipeline = ReplyPipeline(llm, tts, sink, clock, ignore, ReplySettings.from_config(config))
+                    return (await pipeline.run(1, messages)).written
+
+                async def naive(sink: PacedSink) -> str:
+                    return await naive_reply(llm, tts, sink, messages)
+
+                # Alternate which goes first, so any drift (thermal, other load) hits both alike.
+                order = [("streaming", streaming), ("naive", naive)]
+                if run % 2:
+                    order.reverse()
+                measured: dict[str, dict[str, Any]] = {}
+                for name, speak in order:
+                    await _prime(llm)
+                    measured[name] = await _timed(speak, clock)
+                s, n = measured["streaming"], measured["naive"]
+                rows.append(
+                    {
+                        "question": question.text,
+                        "streaming_first_audio_ms": s["first_audio_ms"],
+                        "naive_first_audio_ms": n["first_audio_ms"],
+                        "streaming_total_ms": s["total_ms"],
+                        "naive_total_ms": n["total_ms"],
+                        "first_audio_ratio": (
+                            ratio(n["first_audio_ms"], s["first_audio_ms"])
+                            if s["first_audio_ms"] and n["first_audio_ms"]
+                            else None
+                        ),
+                        "total_ratio": ratio(n["total_ms"], s["total_ms"]),
+                        "audio_s": s["audio_s"],
+                        "same_text": s["text"].strip() == n["text"].strip(),
+                        "reply": s["text"],
+                    }
+                )
+    for metric, label in (
+        ("streaming_first_audio_ms", "first audio, streaming"),
+        ("naive_first_audio_ms", "first audio, naive"),
+        ("streaming_total_ms", "last audio played, streaming"),
+        ("naive_total_ms", "last audio played, naive"),
+    ):
+        result.add(metric, [float(r[metric]) for r in rows if r[metric] is not None], label)
+    first_ratios = [r["first_audio_ratio"] for r in rows if r["first_audio_ratio"] is not None]
+    total_ratios = [r["total_ratio"] for r in rows if r["total_ratio"] is not None]
+    result.headline = {
+        "first_audio_ratio_median": round(summarize(first_ratios).median, 2) if first_ratios else None,
+        "total_ratio_median": round(summarize(total_ratios).median, 3) if total_ratios else None,
+        "same_text": f"{sum(r['same_text'] for r in rows)}/{len(rows)}",
+        "temperature": 0.0,
+        "seed": SEED,
+        "num_predict": NUM_PREDICT,
+    }
+    result.details = [{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+    result.notes += notices
+    result.notes.append("ratios are naive ÷ streaming: above 1 means the streaming pipeline was faster")
+    del time
+    return result

@@ -1,0 +1,69 @@
+"""``localvoice bench [SCENARIO…]``: measure the stages of a voice turn (see BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from localvoice.config import Config, load_config
+from localvoice.errors import LocalVoiceError
+
+SCENARIO_HELP = (
+    "overhead (pipeline cost with instant fakes), barge_in (user speech → silence), stages (every stage "
+    "of a real spoken turn), streaming_vs_naive (first audio vs the wait-then-speak loop), models "
+    "(load time and speed of each packaged model); none: all of them"
+)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=SCENARIO_HELP)
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write all results as one JSON object")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions of each input (default 3)")
+    parser.add_argument("--turns", type=int, default=200, help="turns measured by overhead (default 200)")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("bench/results"),
+        help="where each scenario's JSON, Markdown and PNG go (default bench/results)",
+    )
+
+
+def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmark every stage of a voice turn",
+        description="Time every stage of a voice turn and compare the streaming pipeline with the "
+        "naive wait-then-speak loop. Each scenario prints a table and writes JSON, Markdown and a PNG "
+        "chart to --out-dir.",
+    )
+    _add_arguments(parser)
+    parser.set_defaults(func=run_bench)
+
+
+async def run_bench(args: argparse.Namespace, config: Config) -> int:
+    from localvoice.bench.runner import BenchOptions, check_names, run_scenarios
+
+    names = check_names(args.scenarios)  # bad names fail before any slow work
+    options = BenchOptions(runs=args.runs, turns=args.turns, out_dir=args.out_dir, json_path=args.json)
+    await run_scenarios(names, config, options)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry (``python bench/run.py``), the same as ``localvoice bench``."""
+    parser = argparse.ArgumentParser(prog="localvoice bench", description="Benchmark every stage of a voice turn.")
+    parser.add_argument("--config", type=Path, help="TOML config file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+        return asyncio.run(run_bench(args, config))
+    except LocalVoiceError as error:
+        print(f"localvoice: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
