@@ -56,11 +56,18 @@ def markdown(result: ScenarioResult, command: str = "") -> str:
     lines = [f"### {result.title}", ""]
     if command:
         lines += [f"`{command}`", ""]
-    lines += ["| metric | " + " | ".join(_COLUMNS) + " | target |", "|---|" + "---:|" * len(_COLUMNS) + "---|"]
+    lines += [
+        "| metric | " + " | ".join(_COLUMNS) + " | target |",
+        "|---|" + "---:|" * len(_COLUMNS) + "---|",
+    ]
     for metric, summary in result.metrics.items():
         values = summary.as_dict()
         cells = [str(values["n"]) if c == "n" else _number(float(values[c])) for c in _COLUMNS]
-        lines.append(f"| {result.labels.get(metric, metric)} (`{metric}`) | " + " | ".join(cells) + f" | {_target(result, metric)} |")
+        lines.append(
+            f"| {result.labels.get(metric, metric)} (`{metric}`) | "
+            + " | ".join(cells)
+            + f" | {_target(result, metric)} |"
+        )
     if result.headline:
         lines.append("")
         lines += [f"- `{key}`: {_headline_text(value)}" for key, value in result.headline.items()]
@@ -99,6 +106,8 @@ def write_chart(result: ScenarioResult, path: Path) -> Path | None:
         if target is not None:
             axes.plot([target, target], [position - 0.4, position + 0.4], color="#c44e52", linewidth=2)
     axes.set_yticks(positions, [result.labels.get(n, n) for n in names])
+    if min(medians) > 0 and max(medians) / min(medians) > 100:
+        axes.set_xscale("log")  # load times in seconds beside first-audio times in milliseconds
     axes.set_xlabel("ms (bar: median, whisker: p90, red: target)")
     axes.set_title(result.title)
     figure.tight_layout()

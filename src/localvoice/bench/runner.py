@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +19,20 @@ from localvoice.errors import BadInputError
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    runs: int = 3
+    runs: int | None = None  # None: each scenario's own default (DEFAULT_RUNS)
     turns: int = 200  # overhead only
     out_dir: Path = Path("bench/results")
     json_path: Path | None = None
 
 
 Scenario = Callable[[Config, BenchOptions], Awaitable[ScenarioResult]]
+
+# Real-time scenarios are slow: streaming_vs_naive plays every reply twice at speaking pace.
+DEFAULT_RUNS = {"overhead": 1, "barge_in": 3, "stages": 3, "streaming_vs_naive": 1, "models": 2}
+
+
+def runs_for(name: str, options: BenchOptions) -> int:
+    return options.runs if options.runs is not None else DEFAULT_RUNS[name]
 
 
 async def _overhead(config: Config, options: BenchOptions) -> ScenarioResult:
@@ -36,25 +44,25 @@ async def _overhead(config: Config, options: BenchOptions) -> ScenarioResult:
 async def _barge_in(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.barge_in import run_barge_in
 
-    return await run_barge_in(config, options.runs)
+    return await run_barge_in(config, runs_for("barge_in", options))
 
 
 async def _stages(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.stages import run_stages
 
-    return await run_stages(config, options.runs)
+    return await run_stages(config, runs_for("stages", options))
 
 
 async def _streaming_vs_naive(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.streaming_vs_naive import run_streaming_vs_naive
 
-    return await run_streaming_vs_naive(config, options.runs)
+    return await run_streaming_vs_naive(config, runs_for("streaming_vs_naive", options))
 
 
 async def _models(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.model_speed import run_models
 
-    return await run_models(config, options.runs)
+    return await run_models(config, runs_for("models", options))
 
 
 # In the order they run: the quick fake-based ones first, then those that load real models.
@@ -78,16 +86,17 @@ def check_names(names: Sequence[str]) -> list[str]:
 
 
 def command_line(name: str, options: BenchOptions) -> str:
-    extra = f" --turns {options.turns}" if name == "overhead" else f" --runs {options.runs}"
+    extra = f" --turns {options.turns}" if name == "overhead" else f" --runs {runs_for(name, options)}"
     return f"localvoice bench {name}{extra}"
 
 
 async def run_scenarios(
     names: Sequence[str], config: Config, options: BenchOptions, console: Console | None = None
 ) -> list[ScenarioResult]:
-    if options.runs < 1 or options.turns < 1:
+    if (options.runs is not None and options.runs < 1) or options.turns < 1:
         raise BadInputError("--runs and --turns must be at least 1")
-    console = console or Console()
+    # Wide enough for the tables when the output goes to a file or a pipe.
+    console = console or Console(width=None if sys.stdout.isatty() else 120)
     results: list[ScenarioResult] = []
     for name in check_names(names):
         console.print(f"[bold]bench {name}[/bold] …")

@@ -65,7 +65,9 @@ async def _one_turn(session: Session, config: Config, question: Question) -> dic
         settings=ReplySettings.from_config(config),
         observers=[record],
     )
-    source = PacedFileSource(audio, clock, leading_silence_s=LEAD_S, trailing_silence_s=TRAIL_S + REPLY_TIMEOUT_S)
+    source = PacedFileSource(
+        audio, clock, leading_silence_s=LEAD_S, trailing_silence_s=TRAIL_S + REPLY_TIMEOUT_S
+    )
     loop = LiveLoop(
         conversation,
         session.asr,
@@ -73,7 +75,9 @@ async def _one_turn(session: Session, config: Config, question: Question) -> dic
         Segmenter(SileroVAD(), config.vad),
         NullEchoCanceller(),
         clock,
-        LiveSettings(min_interrupt_ms=config.conversation.min_interrupt_ms, language=config.asr.language or None),
+        LiveSettings(
+            min_interrupt_ms=config.conversation.min_interrupt_ms, language=config.asr.language or None
+        ),
         record,
     )
     listening = asyncio.create_task(loop.run())
@@ -109,7 +113,9 @@ async def run_stages(config: Config, runs: int = 3) -> ScenarioResult:
     questions = load_questions()
     config.llm.backend = "llama_cpp"  # the embedded model: what a user without Ollama gets
     notices: list[str] = []
-    result = ScenarioResult("stages", f"Stages of a spoken turn ({len(questions)} questions × {runs} runs, real models)")
+    result = ScenarioResult(
+        "stages", f"Stages of a spoken turn ({len(questions)} questions × {runs} runs, real models)"
+    )
     loading = time.perf_counter()
     async with Session(config, notices.append, need_asr=True) as session:
         load_s = time.perf_counter() - loading

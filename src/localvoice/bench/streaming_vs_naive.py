@@ -8,7 +8,6 @@ same state (only the system prompt cached), so neither side profits from the oth
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ from localvoice.bench.stats import ratio, summarize
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
 from localvoice.events import ConversationEvent, Message
-from localvoice.protocols import LLM
+from localvoice.protocols import LLM, TTS
 from localvoice.reply import ReplyPipeline, ReplySettings
 from localvoice.session import Session
 
@@ -58,6 +57,32 @@ async def _timed(speak: Callable[[PacedSink], Awaitable[str]], clock: MonotonicC
     }
 
 
+async def _compare(
+    llm: LLM, tts: TTS, config: Config, messages: list[Message], clock: MonotonicClock, streaming_first: bool
+) -> dict[str, dict[str, Any]]:
+    def ignore(event: ConversationEvent) -> None:
+        del event
+
+    async def streaming(sink: PacedSink) -> str:
+        pipeline = ReplyPipeline(llm, tts, sink, clock, ignore, ReplySettings.from_config(config))
+        return (await pipeline.run(1, messages)).written
+
+    async def naive(sink: PacedSink) -> str:
+        return await naive_reply(llm, tts, sink, messages)
+
+    order: list[tuple[str, Callable[[PacedSink], Awaitable[str]]]] = [
+        ("streaming", streaming),
+        ("naive", naive),
+    ]
+    if not streaming_first:
+        order.reverse()
+    measured: dict[str, dict[str, Any]] = {}
+    for name, speak in order:
+        await _prime(llm)
+        measured[name] = await _timed(speak, clock)
+    return measured
+
+
 async def run_streaming_vs_naive(config: Config, runs: int = 1) -> ScenarioResult:
     questions = load_questions()
     config.llm.backend = "llama_cpp"
@@ -75,28 +100,12 @@ async def run_streaming_vs_naive(config: Config, runs: int = 1) -> ScenarioResul
         assert session.llm is not None and session.tts is not None
         llm, tts = session.llm, session.tts
 
-        def ignore(event: ConversationEvent) -> None:
-            del event
-
         for run in range(runs):
-            for question in questions:
+            for number, question in enumerate(questions):
                 messages = [Message("system", TIPS_PROMPT), Message("user", question.text)]
-
-                async def streaming(sink: PacedSink) -> str:
-                    pipeline = ReplyPipeline(llm, tts, sink, clock, ignore, ReplySettings.from_config(config))
-                    return (await pipeline.run(1, messages)).written
-
-                async def naive(sink: PacedSink) -> str:
-                    return await naive_reply(llm, tts, sink, messages)
-
-                # Alternate which goes first, so any drift (thermal, other load) hits both alike.
-                order = [("streaming", streaming), ("naive", naive)]
-                if run % 2:
-                    order.reverse()
-                measured: dict[str, dict[str, Any]] = {}
-                for name, speak in order:
-                    await _prime(llm)
-                    measured[name] = await _timed(speak, clock)
+                # Alternate which goes first, so any drift (heat, other load) hits both alike.
+                first = (run + number) % 2 == 0
+                measured = await _compare(llm, tts, config, messages, clock, streaming_first=first)
                 s, n = measured["streaming"], measured["naive"]
                 rows.append(
                     {
@@ -136,5 +145,4 @@ async def run_streaming_vs_naive(config: Config, runs: int = 1) -> ScenarioResul
     result.details = [{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
     result.notes += notices
     result.notes.append("ratios are naive ÷ streaming: above 1 means the streaming pipeline was faster")
-    del time
     return result

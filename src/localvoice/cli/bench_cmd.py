@@ -21,7 +21,12 @@ SCENARIO_HELP = (
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=SCENARIO_HELP)
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write all results as one JSON object")
-    parser.add_argument("--runs", type=int, default=3, help="repetitions of each input (default 3)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        help="repetitions of each input (default: 3 for barge_in and stages, 2 for models, "
+        "1 for streaming_vs_naive, which plays every reply twice in real time)",
+    )
     parser.add_argument("--turns", type=int, default=200, help="turns measured by overhead (default 200)")
     parser.add_argument(
         "--out-dir",
@@ -54,7 +59,9 @@ async def run_bench(args: argparse.Namespace, config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Standalone entry (``python bench/run.py``), the same as ``localvoice bench``."""
-    parser = argparse.ArgumentParser(prog="localvoice bench", description="Benchmark every stage of a voice turn.")
+    parser = argparse.ArgumentParser(
+        prog="localvoice bench", description="Benchmark every stage of a voice turn."
+    )
     parser.add_argument("--config", type=Path, help="TOML config file")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     _add_arguments(parser)
