@@ -18,7 +18,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +140,7 @@ class LlamaCppLLM:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._unload_sync)
         self._executor.shutdown(wait=False)
 
-    async def stream_chat(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+    async def stream_chat(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
         if self._closed:
             raise BackendError("the llama.cpp model was already closed; start a new session")
         loop = asyncio.get_running_loop()
