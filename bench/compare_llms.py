@@ -19,6 +19,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", action="append", help="packaged name or .gguf path (repeatable)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/compare_llms.json"))
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "compare_llms.json")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: run one model, JSON on stdout
     args = parser.parse_args()
     if args.one:

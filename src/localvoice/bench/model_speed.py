@@ -13,7 +13,7 @@ from typing import Any
 from localvoice.backends.asr.faster_whisper import FasterWhisperASR
 from localvoice.backends.llm.llama_cpp import PACKAGED_MODELS, LlamaCppLLM
 from localvoice.backends.tts.packaged import PackagedTTS
-from localvoice.bench.questions import load_questions
+from localvoice.bench.questions import Question, load_questions, pick
 from localvoice.bench.result import ScenarioResult
 from localvoice.bench.stats import summarize
 from localvoice.config import Config
@@ -35,8 +35,7 @@ def _median(values: list[float]) -> float | None:
     return round(summarize(values).median, 3) if values else None
 
 
-async def _asr(config: Config, result: ScenarioResult, runs: int) -> None:
-    questions = load_questions()
+async def _asr(config: Config, result: ScenarioResult, runs: int, questions: list[Question]) -> None:
     asr = FasterWhisperASR.from_config(config)
     started = time.perf_counter()
     await asr.warm_up()
@@ -61,8 +60,10 @@ async def _asr(config: Config, result: ScenarioResult, runs: int) -> None:
     result.headline["whisper-base.rtf_median"] = _median(rtf)
 
 
-async def _llm(name: str, config: Config, result: ScenarioResult, runs: int) -> None:
-    prompts = [q.text for q in load_questions()][:4]
+async def _llm(
+    name: str, config: Config, result: ScenarioResult, runs: int, questions: list[Question]
+) -> None:
+    prompts = [q.text for q in pick(questions, 4)]
     llm = LlamaCppLLM(
         name, system_prompt=config.llm.system, temperature=0.0, seed=42, num_predict=LLM_PREDICT, num_ctx=2048
     )
@@ -122,11 +123,12 @@ async def _tts(config: Config, result: ScenarioResult, runs: int) -> None:
         await tts.aclose()
 
 
-async def run_models(config: Config, runs: int = 3) -> ScenarioResult:
+async def run_models(config: Config, runs: int = 2, limit: int | None = None) -> ScenarioResult:
+    questions = pick(load_questions(), limit)
     result = ScenarioResult("models", f"Packaged models on their own ({runs} runs)")
-    await _asr(config, result, runs)
+    await _asr(config, result, runs, questions)
     for name in PACKAGED_MODELS:
-        await _llm(name, config, result, runs)
+        await _llm(name, config, result, runs, questions)
     await _tts(config, result, runs)
     extra: dict[str, Any] = {"llm_predict_tokens": LLM_PREDICT, "llm_threads": "physical cores"}
     result.headline.update(extra)

@@ -51,3 +51,16 @@ def load_questions(directory: Path | None = None) -> list[Question]:
     if not questions:
         raise BadInputError(f"{manifest} lists no questions; {MAKE_HINT}")
     return questions
+
+
+def pick(questions: list[Question], limit: int | None) -> list[Question]:
+    """The first ``limit`` questions, alternating languages so a short run still covers both."""
+    if limit is None or limit >= len(questions):
+        return questions
+    by_language: dict[str, list[Question]] = {}
+    for question in questions:
+        by_language.setdefault(question.language, []).append(question)
+    interleaved: list[Question] = []
+    for round_ in range(max(len(group) for group in by_language.values())):
+        interleaved += [group[round_] for group in by_language.values() if round_ < len(group)]
+    return interleaved[: max(1, limit)]

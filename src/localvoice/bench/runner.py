@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from localvoice.bench.machine import machine_info
+from localvoice.bench.machine import load_average, machine_info
 from localvoice.bench.report import rich_table, write_combined, write_outputs
 from localvoice.bench.result import ScenarioResult
 from localvoice.config import Config
@@ -21,6 +21,7 @@ from localvoice.errors import BadInputError
 class BenchOptions:
     runs: int | None = None  # None: each scenario's own default (DEFAULT_RUNS)
     turns: int = 200  # overhead only
+    questions: int | None = None  # use only this many bench questions (both languages); None: all
     out_dir: Path = Path("bench/results")
     json_path: Path | None = None
 
@@ -50,19 +51,19 @@ async def _barge_in(config: Config, options: BenchOptions) -> ScenarioResult:
 async def _stages(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.stages import run_stages
 
-    return await run_stages(config, runs_for("stages", options))
+    return await run_stages(config, runs_for("stages", options), options.questions)
 
 
 async def _streaming_vs_naive(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.streaming_vs_naive import run_streaming_vs_naive
 
-    return await run_streaming_vs_naive(config, runs_for("streaming_vs_naive", options))
+    return await run_streaming_vs_naive(config, runs_for("streaming_vs_naive", options), options.questions)
 
 
 async def _models(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.model_speed import run_models
 
-    return await run_models(config, runs_for("models", options))
+    return await run_models(config, runs_for("models", options), options.questions)
 
 
 # In the order they run: the quick fake-based ones first, then those that load real models.
@@ -87,14 +88,16 @@ def check_names(names: Sequence[str]) -> list[str]:
 
 def command_line(name: str, options: BenchOptions) -> str:
     extra = f" --turns {options.turns}" if name == "overhead" else f" --runs {runs_for(name, options)}"
+    if options.questions is not None and name in ("stages", "streaming_vs_naive", "models"):
+        extra += f" --questions {options.questions}"
     return f"localvoice bench {name}{extra}"
 
 
 async def run_scenarios(
     names: Sequence[str], config: Config, options: BenchOptions, console: Console | None = None
 ) -> list[ScenarioResult]:
-    if (options.runs is not None and options.runs < 1) or options.turns < 1:
-        raise BadInputError("--runs and --turns must be at least 1")
+    if min(options.runs or 1, options.questions or 1, options.turns) < 1:
+        raise BadInputError("--runs, --turns and --questions must be at least 1")
     # Wide enough for the tables when the output goes to a file or a pipe.
     console = console or Console(width=None if sys.stdout.isatty() else 120)
     results: list[ScenarioResult] = []
@@ -102,6 +105,7 @@ async def run_scenarios(
         console.print(f"[bold]bench {name}[/bold] …")
         machine = machine_info()  # load average before the scenario: how contended its numbers are
         result = await SCENARIOS[name](copy.deepcopy(config), options)
+        machine["load_average_after"] = load_average()
         result.machine = machine
         results.append(result)
         console.print(rich_table(result))

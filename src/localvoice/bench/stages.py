@@ -18,13 +18,13 @@ from localvoice.audio.paced_source import PacedFileSource
 from localvoice.audio.segmenter import Segmenter
 from localvoice.audio.sinks import PacedSink
 from localvoice.backends.vad.silero import SileroVAD
-from localvoice.bench.questions import Question, load_questions
+from localvoice.bench.questions import Question, load_questions, pick
 from localvoice.bench.result import ScenarioResult
 from localvoice.bench.speech_bounds import speech_bounds
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
 from localvoice.conversation import Conversation
-from localvoice.events import ConversationEvent, SpeechEnded, TranscriptReady, TurnTimings
+from localvoice.events import ConversationEvent, ReplyFinished, SpeechEnded, TranscriptReady, TurnTimings
 from localvoice.live import LiveLoop, LiveSettings
 from localvoice.reply import ReplySettings
 from localvoice.session import Session
@@ -104,13 +104,14 @@ async def _one_turn(session: Session, config: Config, question: Question) -> dic
             row["tts_first_audio_ms"] = event.tts_first_audio_ms
     if sink.played:
         row["voice_to_voice_ms"] = (sink.played[0].start_s - speech_end) * 1000.0
-    if conversation.history:
-        row["reply_heard"] = conversation.history[-1].content
+    replies = [event.written for _, event in seen if isinstance(event, ReplyFinished)]
+    if replies:
+        row["reply_start"] = replies[-1]  # what the model had written when the turn was cut short
     return row
 
 
-async def run_stages(config: Config, runs: int = 3) -> ScenarioResult:
-    questions = load_questions()
+async def run_stages(config: Config, runs: int = 3, limit: int | None = None) -> ScenarioResult:
+    questions = pick(load_questions(), limit)
     config.llm.backend = "llama_cpp"  # the embedded model: what a user without Ollama gets
     notices: list[str] = []
     result = ScenarioResult(

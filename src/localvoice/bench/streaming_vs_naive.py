@@ -13,7 +13,7 @@ from typing import Any
 
 from localvoice.audio.sinks import PacedSink
 from localvoice.bench.naive import naive_reply
-from localvoice.bench.questions import load_questions
+from localvoice.bench.questions import load_questions, pick
 from localvoice.bench.result import ScenarioResult
 from localvoice.bench.stats import ratio, summarize
 from localvoice.clock import MonotonicClock
@@ -83,8 +83,8 @@ async def _compare(
     return measured
 
 
-async def run_streaming_vs_naive(config: Config, runs: int = 1) -> ScenarioResult:
-    questions = load_questions()
+async def run_streaming_vs_naive(config: Config, runs: int = 1, limit: int | None = None) -> ScenarioResult:
+    questions = pick(load_questions(), limit)
     config.llm.backend = "llama_cpp"
     config.llm.system = TIPS_PROMPT
     config.llm.temperature = 0.0

@@ -29,6 +29,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--turns", type=int, default=200, help="turns measured by overhead (default 200)")
     parser.add_argument(
+        "--questions",
+        type=int,
+        metavar="N",
+        help="use only N of the bench questions, alternating languages (default: all 8)",
+    )
+    parser.add_argument(
         "--out-dir",
         type=Path,
         default=Path("bench/results"),
@@ -52,7 +58,9 @@ async def run_bench(args: argparse.Namespace, config: Config) -> int:
     from localvoice.bench.runner import BenchOptions, check_names, run_scenarios
 
     names = check_names(args.scenarios)  # bad names fail before any slow work
-    options = BenchOptions(runs=args.runs, turns=args.turns, out_dir=args.out_dir, json_path=args.json)
+    options = BenchOptions(
+        runs=args.runs, turns=args.turns, questions=args.questions, out_dir=args.out_dir, json_path=args.json
+    )
     await run_scenarios(names, config, options)
     return 0
 
