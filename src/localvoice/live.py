@@ -24,11 +24,11 @@ from localvoice.conversation import Conversation
 from localvoice.events import (
     INPUT_RATE_HZ,
     AudioClip,
-    Pcm,
     ClauseSpoken,
     ConversationEvent,
     ConversationState,
     Notice,
+    Pcm,
     SpeechEnded,
     SpeechStarted,
     Transcript,

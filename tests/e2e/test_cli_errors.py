@@ -63,7 +63,11 @@ def test_config_precedence_file_env_set(tmp_path: Path) -> None:
         "config",
         "show",
         log_dir=tmp_path,
-        env={"LOCALVOICE_LLM_TEMPERATURE": "0.5", "LOCALVOICE_LLM_MODEL": "from-env", "OLLAMA_HOST": "0.0.0.0:1234"},
+        env={
+            "LOCALVOICE_LLM_TEMPERATURE": "0.5",
+            "LOCALVOICE_LLM_MODEL": "from-env",
+            "OLLAMA_HOST": "0.0.0.0:1234",
+        },
     )
     assert result.returncode == 0, result.stderr
     assert 'model = "from-set"' in result.stdout
@@ -88,6 +92,15 @@ def test_chat_with_ollama_down_says_how_to_start_it(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:
-    for command in (["chat"], ["turn"], ["say"], ["transcribe"], ["doctor"], ["config", "show"], ["models"], ["devices"]):
+    for command in (
+        ["chat"],
+        ["turn"],
+        ["say"],
+        ["transcribe"],
+        ["doctor"],
+        ["config", "show"],
+        ["models"],
+        ["devices"],
+    ):
         result = run_cli(*command, "--help", log_dir=tmp_path, timeout_s=60)
         assert result.returncode == 0 and "usage:" in result.stdout, command

@@ -23,7 +23,9 @@ def _log(log_dir: Path) -> list[dict[str, Any]]:
     return read_log(files[-1])
 
 
-def test_chat_text_reads_one_message_per_line_and_keeps_history(tmp_path: Path, fake_ollama: FakeOllama) -> None:
+def test_chat_text_reads_one_message_per_line_and_keeps_history(
+    tmp_path: Path, fake_ollama: FakeOllama
+) -> None:
     result = run_cli(
         "--set",
         "llm.backend=ollama",

@@ -45,7 +45,7 @@ def build(
 
 async def test_user_cuts_in_and_the_new_turn_is_answered(tmp_path: Path) -> None:
     clock = VirtualClock()
-    loop, conversation, sink, asr, events = build(
+    loop, conversation, sink, _, events = build(
         clock, [(0.5, 2.5), (5.0, 6.5)], ["讲个故事吧", "停，换个话题"], tmp_path
     )
     async with clock.running():
@@ -72,7 +72,7 @@ async def test_user_cuts_in_and_the_new_turn_is_answered(tmp_path: Path) -> None
 async def test_short_backchannel_does_not_interrupt(tmp_path: Path) -> None:
     clock = VirtualClock()
     # "嗯" for 0.18 s while the assistant talks: shorter than min_speech_ms / min_interrupt_ms.
-    loop, conversation, sink, _, events = build(clock, [(0.5, 2.0), (4.0, 4.18)], ["讲个故事吧"], tmp_path)
+    loop, _, sink, _, events = build(clock, [(0.5, 2.0), (4.0, 4.18)], ["讲个故事吧"], tmp_path)
     async with clock.running():
         await loop.run()
         await loop.wait_idle()

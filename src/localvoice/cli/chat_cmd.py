@@ -35,7 +35,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     chat.add_argument("--mute", action="store_true", help="print the reply without playing it")
     chat.add_argument("--input", default=None, help="microphone: device index or name")
     chat.add_argument("--output", default=None, help="speaker: device index or name")
-    chat.add_argument("--turns", type=int, default=0, metavar="N", help="stop after N answered turns (0: never)")
+    chat.add_argument(
+        "--turns", type=int, default=0, metavar="N", help="stop after N answered turns (0: never)"
+    )
     chat.set_defaults(func=run_chat)
 
 

@@ -35,7 +35,10 @@ async def run_live(args: argparse.Namespace, config: Config) -> int:
         raise ConfigError(f"audio.mode must be one of {', '.join(MODES)}, got {mode!r}")
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     ui = TerminalUI(UiModel(push_to_talk=mode == "push-to-talk"), interactive)
-    notify = lambda message: ui(Notice(message))  # noqa: E731
+
+    def notify(message: str) -> None:
+        ui(Notice(message))
+
     # Devices first: a missing microphone should be reported before minutes of model loading.
     input_device = resolve_device(config.audio.input, "input")
     output_device = resolve_device(config.audio.output, "output")
@@ -50,7 +53,10 @@ async def run_live(args: argparse.Namespace, config: Config) -> int:
 
     source = SoundDeviceSource(input_device, config.audio.block_ms)
     sink = SoundDeviceSink(
-        output_device, OUTPUT_RATE_HZ, block_ms=config.audio.block_ms, on_played=reference if echo.active else None
+        output_device,
+        OUTPUT_RATE_HZ,
+        block_ms=config.audio.block_ms,
+        on_played=reference if echo.active else None,
     )
     await sink.start()
     async with Session(config, notify, need_asr=True) as session:

@@ -86,7 +86,9 @@ class UiModel:
         body = [Text(line) for line in self.lines]
         if self.reply:
             body.append(Text(f"AI: {self.reply}", style="cyan"))
-        keys = "m mute · q quit" + (" · space talk" + (" (on)" if self.talking else "") if self.push_to_talk else "")
+        keys = "m mute · q quit" + (
+            " · space talk" + (" (on)" if self.talking else "") if self.push_to_talk else ""
+        )
         footer = Text(f"{self.notice}\n{keys}", style="dim")
         return Panel(Group(header, *body, footer), title="localvoice", border_style=style)
 
