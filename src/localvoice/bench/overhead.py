@@ -14,7 +14,7 @@ from localvoice.bench.fakes import InstantLLM, InstantTTS
 from localvoice.bench.result import ScenarioResult
 from localvoice.clock import MonotonicClock
 from localvoice.conversation import Conversation
-from localvoice.events import ConversationEvent, TurnTimings
+from localvoice.events import ClauseSpoken, ConversationEvent, TurnTimings
 
 DEFAULT_TURNS = 200
 WARM_UP_TURNS = 10
@@ -30,9 +30,14 @@ async def run_overhead(turns: int = DEFAULT_TURNS) -> ScenarioResult:
             timings.append(event)
 
     tts = InstantTTS()
-    conversation = Conversation(
-        InstantLLM(), tts, CollectingSink(tts.sample_rate_hz, keep=False), clock, "系统", observers=[observe]
-    )
+    sink = CollectingSink(tts.sample_rate_hz, keep=False)
+    clauses: list[int] = []
+
+    def observe_clauses(event: ConversationEvent) -> None:
+        if isinstance(event, ClauseSpoken):
+            clauses.append(event.turn)
+
+    conversation = Conversation(InstantLLM(), tts, sink, clock, "系统", observers=[observe, observe_clauses])
     turn_ms: list[float] = []
     for number in range(WARM_UP_TURNS + turns):
         started = time.perf_counter()
@@ -54,5 +59,8 @@ async def run_overhead(turns: int = DEFAULT_TURNS) -> ScenarioResult:
         "p90_ms": round(summary.p90, 3),
         "jitter_ms": round(summary.stdev, 3),
         "turns": turns,
+        # Proof that every turn did the whole job: clauses played and seconds of audio "heard".
+        "clauses_per_turn": round(len(clauses) / (WARM_UP_TURNS + turns), 2),
+        "audio_s_per_turn": round(sink.played_samples / tts.sample_rate_hz / (WARM_UP_TURNS + turns), 2),
     }
     return result

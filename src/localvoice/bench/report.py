@@ -100,7 +100,9 @@ def write_chart(result: ScenarioResult, path: Path) -> Path | None:
     above = [max(0.0, result.metrics[n].p90 - result.metrics[n].median) for n in names]
     figure, axes = plt.subplots(figsize=(8, 0.5 * len(names) + 1.5))
     positions = list(range(len(names)))[::-1]
-    axes.barh(positions, medians, xerr=[[0.0] * len(names), above], color="#4c72b0", capsize=4)
+    # The naive baseline in orange beside localvoice's own numbers in blue.
+    colors = ["#dd8452" if "naive" in name else "#4c72b0" for name in names]
+    axes.barh(positions, medians, xerr=[[0.0] * len(names), above], color=colors, capsize=4)
     for position, name in zip(positions, names, strict=True):
         target = result.targets_ms.get(name)
         if target is not None:

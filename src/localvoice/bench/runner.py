@@ -86,6 +86,16 @@ def check_names(names: Sequence[str]) -> list[str]:
     return [name for name in SCENARIOS if name in chosen]
 
 
+def check_options(options: BenchOptions) -> None:
+    for flag, value in (
+        ("--runs", options.runs),
+        ("--turns", options.turns),
+        ("--questions", options.questions),
+    ):
+        if value is not None and value < 1:
+            raise BadInputError(f"{flag} must be at least 1, got {value}")
+
+
 def command_line(name: str, options: BenchOptions) -> str:
     extra = f" --turns {options.turns}" if name == "overhead" else f" --runs {runs_for(name, options)}"
     if options.questions is not None and name in ("stages", "streaming_vs_naive", "models"):
@@ -96,8 +106,7 @@ def command_line(name: str, options: BenchOptions) -> str:
 async def run_scenarios(
     names: Sequence[str], config: Config, options: BenchOptions, console: Console | None = None
 ) -> list[ScenarioResult]:
-    if min(options.runs or 1, options.questions or 1, options.turns) < 1:
-        raise BadInputError("--runs, --turns and --questions must be at least 1")
+    check_options(options)
     # Wide enough for the tables when the output goes to a file or a pipe.
     console = console or Console(width=None if sys.stdout.isatty() else 120)
     results: list[ScenarioResult] = []

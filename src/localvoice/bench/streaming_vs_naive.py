@@ -27,8 +27,10 @@ OUTPUT_RATE_HZ = 24_000
 SEED = 42
 NUM_PREDICT = 120
 TIPS_PROMPT = (
-    "你是一个本地语音助手，回答会被朗读出来。请给出正好三条简短的建议，每条一句话，不要编号、列表或 Markdown。"
-    "用户说中文就用简体中文回答；the user speaks English: answer in English, three short sentences, one tip each."
+    "你是一个本地语音助手，回答会被朗读出来。请给出三条简短的建议，每条建议是一句完整的话，以句号结尾，"
+    "不要编号、列表或 Markdown。用户说中文就用简体中文回答。"
+    "If the user speaks English, answer in English with exactly three short sentences, one tip per "
+    "sentence, each ending with a period, no numbers or lists."
 )
 
 

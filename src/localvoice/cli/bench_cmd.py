@@ -55,12 +55,13 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 async def run_bench(args: argparse.Namespace, config: Config) -> int:
-    from localvoice.bench.runner import BenchOptions, check_names, run_scenarios
+    from localvoice.bench.runner import BenchOptions, check_names, check_options, run_scenarios
 
     names = check_names(args.scenarios)  # bad names fail before any slow work
     options = BenchOptions(
         runs=args.runs, turns=args.turns, questions=args.questions, out_dir=args.out_dir, json_path=args.json
     )
+    check_options(options)
     await run_scenarios(names, config, options)
     return 0
 

@@ -165,12 +165,12 @@ class LlamaCppLLM:
         finally:
             stop.set()  # no wait: the next job queues behind this one on the single worker
 
-    # ---- everything below runs on the executor thread ----
-
     async def _run(self, fn: Callable[[], object]) -> None:
         if self._closed:
             raise BackendError("the llama.cpp model was already closed; start a new session")
         await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    # ---- everything below runs on the executor thread ----
 
     def _load_sync(self) -> Any:
         if self._llama is not None:
@@ -247,6 +247,8 @@ class LlamaCppLLM:
             seed=self.seed if self.seed >= 0 else random.getrandbits(32),
             stream=True,
         )
+        # The stop flag is checked per yielded delta; llama-cpp-python yields every token except the
+        # few it holds back while they might begin a stop string or a multi-byte character.
         try:
             for chunk in chunks:
                 text = chunk["choices"][0]["delta"].get("content")
