@@ -30,6 +30,7 @@ from localvoice.events import (
     TurnTimings,
 )
 
+_METER_CELLS = 20
 _STATE_STYLE = {
     ConversationState.LISTENING: ("● 在听 listening", "green"),
     ConversationState.THINKING: ("◐ 在想 thinking", "yellow"),
@@ -75,11 +76,11 @@ class UiModel:
 
     def render(self) -> Panel:
         label, style = _STATE_STYLE[self.state]
-        meter_cells = max(0, min(30, int((self.level_dbfs + 60) / 2)))
+        meter_cells = max(0, min(_METER_CELLS, int((self.level_dbfs + 60) / 3)))  # -60..0 dBFS
         header = Text.assemble(
             (label, f"bold {style}"),
             "   mic ",
-            ("muted" if self.muted else "█" * meter_cells + "·" * (30 - meter_cells), "magenta"),
+            ("muted" if self.muted else "█" * meter_cells + "·" * (_METER_CELLS - meter_cells), "magenta"),
             "   ",
             (self.latency, "dim"),
         )
