@@ -34,6 +34,10 @@ async def run_live(args: argparse.Namespace, config: Config) -> int:
     if mode not in MODES:
         raise ConfigError(f"audio.mode must be one of {', '.join(MODES)}, got {mode!r}")
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive:
+        from localvoice.audio.alsa_quiet import silence_alsa_messages
+
+        silence_alsa_messages()
     ui = TerminalUI(UiModel(push_to_talk=mode == "push-to-talk"), interactive)
 
     def notify(message: str) -> None:
