@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 
 import pytest
 
+from tests.fake_openai_routes import serve_openai_route
+
 Reply = Callable[[list[dict[str, Any]]], list[str]]
 
 FAKE_VERSION = "0.12.6"
@@ -188,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         if fake.serve_html:
             self._send_bytes(200, "text/html; charset=utf-8", b"<html><body>It works!</body></html>\n")
+            return
+        if path.startswith("/v1/"):  # Ollama serves the OpenAI-compatible API itself
+            serve_openai_route(self, fake, path, raw, body)
             return
         route = (self.command, path)
         if route == ("GET", "/"):

@@ -37,6 +37,8 @@ class LLMConfig:
     backend: str = "auto"  # auto | ollama | llama_cpp | openai
     model: str = ""  # empty: the backend's default (Ollama: qwen2.5:3b; embedded: the packaged GGUF)
     host: str = "http://127.0.0.1:11434"
+    openai_url: str = ""  # backend openai: the server's base URL; empty: <llm.host>/v1
+    api_key: str = ""  # backend openai: sent as a Bearer token; empty: env OPENAI_API_KEY if set
     system: str = DEFAULT_SYSTEM_PROMPT
     temperature: float = 0.7
     num_ctx: int = 4096
@@ -200,11 +202,16 @@ def set_value(config: Config, key: str, value: Any, source: str) -> None:
     setattr(target, leaf, _coerce(value, kind, key, source))
 
 
-def to_toml(config: Config) -> str:
-    """The effective config as TOML, one table per section."""
+SECRET_KEYS = frozenset({"llm.api_key"})
+
+
+def to_toml(config: Config, mask_secrets: bool = True) -> str:
+    """The effective config as TOML, one table per section; secrets are masked unless asked."""
     lines: list[str] = []
     sections: dict[str, list[tuple[str, Any]]] = {}
     for key, value in _walk(config):
+        if mask_secrets and key in SECRET_KEYS and value:
+            value = "***"
         section, _, leaf = key.rpartition(".")
         sections.setdefault(section, []).append((leaf, value))
     for section, items in sections.items():

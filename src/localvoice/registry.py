@@ -22,6 +22,7 @@ BACKENDS: dict[str, dict[str, BackendSpec]] = {
     "llm": {
         "ollama": BackendSpec("localvoice.backends.llm.ollama:OllamaLLM", None),
         "llama_cpp": BackendSpec("localvoice.backends.llm.llama_cpp:LlamaCppLLM", "llm"),
+        "openai": BackendSpec("localvoice.backends.llm.openai_compat:OpenAICompatLLM", None),
     },
     "asr": {
         "faster_whisper": BackendSpec("localvoice.backends.asr.faster_whisper:FasterWhisperASR", "asr"),

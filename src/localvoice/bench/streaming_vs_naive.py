@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from localvoice.audio.sinks import PacedSink
+from localvoice.bench.machine import OtherLoad
 from localvoice.bench.naive import naive_reply
 from localvoice.bench.questions import load_questions, pick
 from localvoice.bench.result import ScenarioResult
@@ -81,7 +82,10 @@ async def _compare(
     measured: dict[str, dict[str, Any]] = {}
     for name, speak in order:
         await _prime(llm)
+        others = OtherLoad()
+        others.start()
         measured[name] = await _timed(speak, clock)
+        measured[name]["others_cpu_s"] = others.stop()
     return measured
 
 
@@ -124,6 +128,7 @@ async def run_streaming_vs_naive(config: Config, runs: int = 1, limit: int | Non
                         "total_ratio": ratio(n["total_ms"], s["total_ms"]),
                         "audio_s": s["audio_s"],
                         "same_text": s["text"].strip() == n["text"].strip(),
+                        "others_cpu_s": (s["others_cpu_s"] or 0.0) + (n["others_cpu_s"] or 0.0),
                         "reply": s["text"],
                     }
                 )
