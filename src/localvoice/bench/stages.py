@@ -39,7 +39,7 @@ CONTENDED_CPU_S = 0.5  # lets a cancelled synthesis finish before the next quest
 
 STAGE_LABELS = {
     "end_of_speech_ms": "end of speech → turn end detected",
-    "asr_ms": "ASR (after end of speech)",
+    "asr_ms": "ASR wait after the turn end was detected",
     "llm_first_token_ms": "LLM first token",
     "first_clause_ms": "first clause ready (from LLM start)",
     "tts_first_audio_ms": "TTS first audio (from first clause)",

@@ -34,6 +34,9 @@ TIPS_PROMPT = (
     "sentence, each ending with a period, no numbers or lists."
 )
 
+# Appended to each bench question so the reply has several sentences to stream.
+ASK_FOR_TIPS = {"zh": "请给我三条简短的建议。", "en": " Please give me three short tips."}
+
 
 async def _prime(llm: LLM) -> None:
     """Leave only the system prompt in the model's cache: one token after a throwaway question."""
@@ -108,14 +111,15 @@ async def run_streaming_vs_naive(config: Config, runs: int = 1, limit: int | Non
 
         for run in range(runs):
             for number, question in enumerate(questions):
-                messages = [Message("system", TIPS_PROMPT), Message("user", question.text)]
+                asked = question.text + ASK_FOR_TIPS.get(question.language, "")
+                messages = [Message("system", TIPS_PROMPT), Message("user", asked)]
                 # Alternate which goes first, so any drift (heat, other load) hits both alike.
                 first = (run + number) % 2 == 0
                 measured = await _compare(llm, tts, config, messages, clock, streaming_first=first)
                 s, n = measured["streaming"], measured["naive"]
                 rows.append(
                     {
-                        "question": question.text,
+                        "question": asked,
                         "streaming_first_audio_ms": s["first_audio_ms"],
                         "naive_first_audio_ms": n["first_audio_ms"],
                         "streaming_total_ms": s["total_ms"],

@@ -44,10 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from localvoice.cli import devices_cmd, models_cmd
+    from localvoice.cli import bench_cmd, devices_cmd, models_cmd
 
     models_cmd.add_models_parser(commands)
     devices_cmd.add_devices_parser(commands)
+    bench_cmd.add_bench_parser(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
