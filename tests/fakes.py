@@ -147,12 +147,20 @@ class ScriptedASR:
     texts: list[str]
     delay_s: float = 0.2
     heard: list[float] = field(default_factory=list)  # durations of the audio it was given
+    early_language: str | None = None  # what detect_language answers
+    languages_detected: list[float] = field(default_factory=list)  # durations it was asked about
+    languages_given: list[str | None] = field(default_factory=list)  # the language of each transcribe
 
     async def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
         self.heard.append(audio.duration_s)
+        self.languages_given.append(language)
         await self.clock.sleep(self.delay_s)  # a cancelled (speculative) call takes no text
         text = self.texts.pop(0) if self.texts else ""
-        return Transcript(text, "zh", audio.duration_s)
+        return Transcript(text, language or "zh", audio.duration_s)
+
+    async def detect_language(self, audio: AudioClip) -> str | None:
+        self.languages_detected.append(audio.duration_s)
+        return self.early_language
 
     async def warm_up(self) -> None:
         return None

@@ -60,6 +60,7 @@ class ASRConfig:
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA
     beam_size: int = 1
     cpu_threads: int = 0  # 0: all cores
+    early_language_detection: bool = True  # guess the language on the first second, while the user talks
 
 
 @dataclass

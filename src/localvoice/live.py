@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,12 @@ from localvoice.events import (
 from localvoice.protocols import ASR, AudioSource
 
 Emit = Callable[[ConversationEvent], None]
+LanguageGuess = asyncio.Task[str | None] | None
+
+# Whisper's language detection costs a whole encoder pass (~0.4 s on 2 cores). Done on the first
+# second of speech while the user is still talking, it is off the critical path at the end of the turn.
+EARLY_LANGUAGE_AFTER_S = 1.0
+_RECENT_S = 3.0  # microphone audio kept for that early guess
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,7 @@ class LiveSettings:
     mode: str = "full-duplex"  # full-duplex | half-duplex | push-to-talk
     min_interrupt_ms: int = 250
     language: str | None = None
+    early_language: bool = True  # guess the language while the user is still talking
 
 
 class LiveLoop:
@@ -71,6 +79,9 @@ class LiveLoop:
         self._interrupt_due: float | None = None  # audio time at which ongoing speech becomes barge-in
         self._barged_in = False
         self._speculative: tuple[AudioClip, asyncio.Task[Transcript]] | None = None
+        self._recent: deque[tuple[float, Pcm]] = deque()  # (audio time at block end, cleaned block)
+        self._onset_s: float | None = None  # onset of the utterance in progress
+        self._language: LanguageGuess = None  # early language guess for that utterance
         self._tasks: set[asyncio.Task[object]] = set()
         self.talk_enabled = False  # push-to-talk: toggled by the talk key
         self.muted = False  # the microphone is ignored entirely
@@ -105,8 +116,10 @@ class LiveLoop:
             # Muted while speaking (half-duplex) or key released (push-to-talk): feed silence so the
             # segmenter closes any utterance in progress instead of freezing mid-word.
             cleaned = cleaned * 0
+        self._remember(cleaned)
         for event in self._segmenter.push(cleaned):
             self._on_segment(event)
+        self._maybe_guess_language()
         if self._interrupt_due is not None and self._audio_s >= self._interrupt_due:
             self._interrupt_due = None
             if self._segmenter.speech_active:
@@ -125,6 +138,7 @@ class LiveLoop:
     def _on_segment(self, event: object) -> None:
         if isinstance(event, SpeechStarted):
             self._emit(event)
+            self._onset_s, self._language = event.at_s, None
             if self._conversation.replying:
                 self._barged_in = False
                 self._interrupt_due = event.at_s + self._settings.min_interrupt_ms / 1000.0
@@ -134,6 +148,7 @@ class LiveLoop:
             self._drop_speculation()
         elif isinstance(event, UtteranceEnded):
             self._interrupt_due = None
+            self._onset_s = None
             self._emit(SpeechEnded(event.end_s))
             if self._conversation.replying and not self._barged_in:
                 self._drop_speculation()  # a backchannel while the assistant talks: not a turn
@@ -141,7 +156,7 @@ class LiveLoop:
             self._barged_in = False
             # Clock time at which the user stopped speaking, for voice-to-voice latency.
             speech_end = self._clock.now() - max(0.0, self._audio_s - event.end_s)
-            self._spawn(self._answer(event.audio, speech_end))
+            self._spawn(self._answer(event.audio, speech_end, self._language))
 
     def _barge_in(self) -> None:
         if self._conversation.interrupt_now() is not None:
@@ -149,15 +164,36 @@ class LiveLoop:
 
     def _start_speculation(self, audio: AudioClip) -> None:
         self._drop_speculation()
-        task = asyncio.create_task(self._asr.transcribe(audio, self._settings.language))
+        task = asyncio.create_task(self._transcribe(audio, self._language))
         self._speculative = (audio, task)
+
+    def _remember(self, block: Pcm) -> None:
+        self._recent.append((self._audio_s, block))
+        while self._recent and self._recent[0][0] < self._audio_s - _RECENT_S:
+            self._recent.popleft()
+
+    def _maybe_guess_language(self) -> None:
+        onset = self._onset_s
+        wanted = self._settings.early_language and not self._settings.language and self._language is None
+        if not wanted or onset is None or self._audio_s < onset + EARLY_LANGUAGE_AFTER_S:
+            return
+        heard = [block for end_s, block in self._recent if end_s > onset]
+        speech = AudioClip(np.concatenate(heard), INPUT_RATE_HZ)
+        self._language = asyncio.create_task(self._asr.detect_language(speech))
+
+    async def _transcribe(self, audio: AudioClip, guess: LanguageGuess) -> Transcript:
+        language = self._settings.language
+        if language is None and guess is not None:
+            with contextlib.suppress(Exception):
+                language = await asyncio.shield(guess)  # unsure (None) → the ASR detects on the whole clip
+        return await self._asr.transcribe(audio, language)
 
     def _drop_speculation(self) -> None:
         if self._speculative is not None:
             self._speculative[1].cancel()
             self._speculative = None
 
-    async def _answer(self, audio: AudioClip, speech_end: float) -> None:
+    async def _answer(self, audio: AudioClip, speech_end: float, guess: LanguageGuess) -> None:
         speculative, self._speculative = self._speculative, None
         started = self._clock.now()
         if speculative is not None and _same_audio(speculative[0], audio):
@@ -165,7 +201,7 @@ class LiveLoop:
         else:
             if speculative is not None:
                 speculative[1].cancel()
-            transcript = await self._asr.transcribe(audio, self._settings.language)
+            transcript = await self._transcribe(audio, guess)
         asr_ms = round((self._clock.now() - max(started, speech_end)) * 1000.0, 1)
         text = transcript.text.strip()
         if not text:

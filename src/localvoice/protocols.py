@@ -19,6 +19,14 @@ class ASR(Protocol):
 
     async def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript: ...
 
+    async def detect_language(self, audio: AudioClip) -> str | None:
+        """The spoken language of a (partial) utterance, or None when unsure or unsupported.
+
+        The live loop asks this while the user is still talking, so the transcription at the end of
+        the turn does not pay for detection.
+        """
+        ...
+
     async def warm_up(self) -> None: ...
 
     async def aclose(self) -> None: ...

@@ -93,3 +93,17 @@ async def test_a_pause_shorter_than_end_of_turn_keeps_one_turn(tmp_path: Path) -
     assert len(finished) == 1
     assert conversation.history[0].content == "今天天气怎么样"
     assert asr.heard[-1] >= 2.5, "the whole utterance, both halves, was transcribed"
+
+
+async def test_language_is_guessed_while_the_user_is_still_talking(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    loop, conversation, _, asr, _ = build(clock, [(0.5, 3.0)], ["今天天气怎么样"], tmp_path)
+    asr.early_language = "zh"
+    async with clock.running():
+        await loop.run()
+        await loop.wait_idle()
+    # One early guess, on about the first second of speech, long before the turn ended.
+    assert len(asr.languages_detected) == 1
+    assert 0.9 <= asr.languages_detected[0] <= 1.2
+    assert conversation.history[0].content == "今天天气怎么样"
+    assert asr.languages_given == ["zh"], "the transcription used the early guess, no second detection"

@@ -22,7 +22,7 @@ from localvoice.events import (
 def render(model: UiModel) -> str:
     console = Console(file=io.StringIO(), width=80, color_system=None)
     console.print(model.render())
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    return str(console.file.getvalue())  # type: ignore[attr-defined]
 
 
 def test_panel_shows_state_both_sides_and_latency() -> None:

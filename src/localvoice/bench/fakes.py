@@ -71,6 +71,9 @@ class SilentASR:
     async def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
         return Transcript("", language or "", audio.duration_s)
 
+    async def detect_language(self, audio: AudioClip) -> str | None:
+        return None
+
     async def warm_up(self) -> None:
         return None
 

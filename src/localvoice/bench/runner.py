@@ -29,7 +29,7 @@ class BenchOptions:
 Scenario = Callable[[Config, BenchOptions], Awaitable[ScenarioResult]]
 
 # Real-time scenarios are slow: streaming_vs_naive plays every reply twice at speaking pace.
-DEFAULT_RUNS = {"overhead": 1, "barge_in": 3, "stages": 3, "streaming_vs_naive": 1, "models": 2}
+DEFAULT_RUNS = {"overhead": 1, "barge_in": 3, "stages": 3, "latency": 2, "streaming_vs_naive": 1, "models": 2}
 
 
 def runs_for(name: str, options: BenchOptions) -> int:
@@ -54,6 +54,12 @@ async def _stages(config: Config, options: BenchOptions) -> ScenarioResult:
     return await run_stages(config, runs_for("stages", options), options.questions)
 
 
+async def _latency(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.latency import run_latency
+
+    return await run_latency(config, runs_for("latency", options), options.questions)
+
+
 async def _streaming_vs_naive(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.streaming_vs_naive import run_streaming_vs_naive
 
@@ -71,6 +77,7 @@ SCENARIOS: dict[str, Scenario] = {
     "overhead": _overhead,
     "barge_in": _barge_in,
     "stages": _stages,
+    "latency": _latency,
     "streaming_vs_naive": _streaming_vs_naive,
     "models": _models,
 }
@@ -98,7 +105,7 @@ def check_options(options: BenchOptions) -> None:
 
 def command_line(name: str, options: BenchOptions) -> str:
     extra = f" --turns {options.turns}" if name == "overhead" else f" --runs {runs_for(name, options)}"
-    if options.questions is not None and name in ("stages", "streaming_vs_naive", "models"):
+    if options.questions is not None and name in ("stages", "latency", "streaming_vs_naive", "models"):
         extra += f" --questions {options.questions}"
     return f"localvoice bench {name}{extra}"
 

@@ -78,7 +78,9 @@ async def _one_turn(session: Session, config: Config, question: Question) -> dic
         NullEchoCanceller(),
         clock,
         LiveSettings(
-            min_interrupt_ms=config.conversation.min_interrupt_ms, language=config.asr.language or None
+            min_interrupt_ms=config.conversation.min_interrupt_ms,
+            language=config.asr.language or None,
+            early_language=config.asr.early_language_detection,
         ),
         record,
     )

@@ -13,7 +13,7 @@ from localvoice.errors import LocalVoiceError
 
 SCENARIO_HELP = (
     "overhead (pipeline cost with instant fakes), barge_in (user speech → silence), stages (every stage "
-    "of a real spoken turn), streaming_vs_naive (first audio vs the wait-then-speak loop), models "
+    "of a real spoken turn), latency (what each latency measure buys, side by side), streaming_vs_naive (first audio vs the wait-then-speak loop), models "
     "(load time and speed of each packaged model); none: all of them"
 )
 
@@ -24,7 +24,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runs",
         type=int,
-        help="repetitions of each input (default: 3 for barge_in and stages, 2 for models, "
+        help="repetitions of each input (default: 3 for barge_in and stages, 2 for latency and models, "
         "1 for streaming_vs_naive, which plays every reply twice in real time)",
     )
     parser.add_argument("--turns", type=int, default=200, help="turns measured by overhead (default 200)")

@@ -82,7 +82,12 @@ async def run_live(args: argparse.Namespace, config: Config) -> int:
             Segmenter(SileroVAD.from_config(config), config.vad),
             echo,
             MonotonicClock(),
-            LiveSettings(mode, config.conversation.min_interrupt_ms, config.asr.language or None),
+            LiveSettings(
+                mode,
+                config.conversation.min_interrupt_ms,
+                config.asr.language or None,
+                config.asr.early_language_detection,
+            ),
             ui,
             guard=SelfEchoGuard(),
         )

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 SILENCE_PEAK_DBFS = -55.0
 # Below this RMS level, subtitle-credit phrases are treated as invented whatever the model says.
 QUIET_RMS_DBFS = -45.0
+# Below this, an early guess from part of an utterance is not trusted: the full clip is detected again.
+MIN_LANGUAGE_PROBABILITY = 0.6
 # Chinese text is written without spaces between segments.
 _NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "yue"})
 
@@ -105,6 +107,10 @@ class FasterWhisperASR:
             self._executor, self._transcribe_sync, samples, lang, audio.duration_s
         )
 
+    async def detect_language(self, audio: AudioClip) -> str | None:
+        samples = _to_float32_16k(audio)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._detect_sync, samples)
+
     async def aclose(self) -> None:
         await asyncio.to_thread(self._executor.shutdown, wait=True)
         self._model = None
@@ -154,6 +160,12 @@ class FasterWhisperASR:
             condition_on_previous_text=False,  # one utterance; stops a hallucination repeating
         )
         return segments
+
+    def _detect_sync(self, samples: npt.NDArray[np.float32]) -> str | None:
+        if samples.size == 0 or _dbfs(float(np.max(np.abs(samples)))) < SILENCE_PEAK_DBFS:
+            return None
+        language, probability, _ = self._ensure_loaded().detect_language(samples)
+        return str(language) if probability >= MIN_LANGUAGE_PROBABILITY else None
 
     def _transcribe_sync(
         self, samples: npt.NDArray[np.float32], language: str | None, duration_s: float

@@ -124,6 +124,10 @@ class LlamaCppLLM:
         """Load the model (assembling the packaged file first if needed) without running a prompt."""
         await self._run(self._load_sync)
 
+    async def forget_cache(self) -> None:
+        """Drop the cached prompt prefix, so the next turn re-reads everything (for benchmarks)."""
+        await self._run(self._forget_cache_sync)
+
     async def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in this model's vocabulary."""
         await self._run(self._load_sync)
@@ -207,6 +211,10 @@ class LlamaCppLLM:
         messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": "hi"}]
         for _ in llama.create_chat_completion(messages=messages, max_tokens=1, stream=True):
             pass
+
+    def _forget_cache_sync(self) -> None:
+        if self._llama is not None:
+            self._llama.reset()
 
     def _unload_sync(self) -> None:
         if self._llama is not None:
