@@ -63,6 +63,10 @@ async def run_latency(config: Config, runs: int = 2, limit: int | None = None) -
                     trial.asr.early_language_detection = variant.early_language
                     if not variant.kv_cache and forget is not None:
                         await forget()
+                    elif session.llm is not None:
+                        # Only the system prompt cached, as at the start of a conversation: without
+                        # this the variant before would leave this very question in the cache.
+                        await session.llm.warm_up()
                     row = await _one_turn(session, trial, question)
                     rows.append({"variant": variant.name, **row})
                     await asyncio.sleep(SETTLE_S)

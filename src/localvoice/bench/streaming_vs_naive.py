@@ -1,7 +1,7 @@
 """``streaming_vs_naive``: localvoice's reply pipeline against the naive wait-then-speak loop.
 
 Same embedded LLM and TTS, same questions (the bench questions' text), the same seed and temperature 0
-so both speak the same reply, asked for three short tips so there is more than one sentence to stream.
+so both speak the same reply, asked for three tips with reasons so there are several sentences to stream.
 Both play into a ``PacedSink`` in real time. Before each reply the LLM's prompt cache is put into the
 same state (only the system prompt cached), so neither side profits from the other's work.
 """
@@ -26,16 +26,17 @@ from localvoice.session import Session
 
 OUTPUT_RATE_HZ = 24_000
 SEED = 42
-NUM_PREDICT = 120
+NUM_PREDICT = 200
 TIPS_PROMPT = (
-    "你是一个本地语音助手，回答会被朗读出来。请给出三条简短的建议，每条建议是一句完整的话，以句号结尾，"
-    "不要编号、列表或 Markdown。用户说中文就用简体中文回答。"
-    "If the user speaks English, answer in English with exactly three short sentences, one tip per "
-    "sentence, each ending with a period, no numbers or lists."
+    "你是一个本地语音助手，回答会被朗读出来。请给出三条建议，每条建议先用一句话说建议，再用一句话说明理由，"
+    "每句以句号结尾，不要编号、列表或 Markdown。用户说中文就用简体中文回答。"
+    "If the user speaks English, answer in English: three tips, each as one sentence with the tip and "
+    "one sentence with the reason, each ending with a period, no numbers or lists."
 )
 
-# Appended to each bench question so the reply has several sentences to stream.
-ASK_FOR_TIPS = {"zh": "请给我三条简短的建议。", "en": " Please give me three short tips."}
+# Appended to each bench question so the reply has several sentences to stream: an everyday spoken
+# answer of about six sentences (a tip and its reason, three times).
+ASK_FOR_TIPS = {"zh": "请给我三条建议，并说说理由。", "en": " Please give me three tips and say why."}
 
 
 async def _prime(llm: LLM) -> None:
