@@ -29,7 +29,15 @@ class BenchOptions:
 Scenario = Callable[[Config, BenchOptions], Awaitable[ScenarioResult]]
 
 # Real-time scenarios are slow: streaming_vs_naive plays every reply twice at speaking pace.
-DEFAULT_RUNS = {"overhead": 1, "barge_in": 3, "stages": 3, "latency": 2, "streaming_vs_naive": 1, "models": 2}
+DEFAULT_RUNS = {
+    "overhead": 1,
+    "barge_in": 3,
+    "idle": 2,
+    "stages": 3,
+    "latency": 2,
+    "streaming_vs_naive": 1,
+    "models": 2,
+}
 
 
 def runs_for(name: str, options: BenchOptions) -> int:
@@ -46,6 +54,12 @@ async def _barge_in(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.barge_in import run_barge_in
 
     return await run_barge_in(config, runs_for("barge_in", options))
+
+
+async def _idle(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.idle import run_idle
+
+    return await run_idle(config, runs_for("idle", options))
 
 
 async def _stages(config: Config, options: BenchOptions) -> ScenarioResult:
@@ -76,6 +90,7 @@ async def _models(config: Config, options: BenchOptions) -> ScenarioResult:
 SCENARIOS: dict[str, Scenario] = {
     "overhead": _overhead,
     "barge_in": _barge_in,
+    "idle": _idle,
     "stages": _stages,
     "latency": _latency,
     "streaming_vs_naive": _streaming_vs_naive,

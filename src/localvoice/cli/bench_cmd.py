@@ -12,7 +12,7 @@ from localvoice.config import Config, load_config
 from localvoice.errors import LocalVoiceError
 
 SCENARIO_HELP = (
-    "overhead (pipeline cost with instant fakes), barge_in (user speech → silence), stages (every stage "
+    "overhead (pipeline cost with instant fakes), barge_in (user speech → silence), idle (CPU while listening to a quiet room), stages (every stage "
     "of a real spoken turn), latency (what each latency measure buys, side by side), streaming_vs_naive (first audio vs the wait-then-speak loop), models "
     "(load time and speed of each packaged model); none: all of them"
 )
