@@ -108,7 +108,9 @@ async def run_session(
         user[at : at + len(talk_over)] = talk_over[: total - at]
     sink = PacedSink(clock, RATE)
     events: list[ConversationEvent] = []
-    conversation = Conversation(ScriptedLLM(clock, [(0.1, "好的。")]), ClipTTS(assistant_voice()), sink, clock)
+    conversation = Conversation(
+        ScriptedLLM(clock, [(0.1, "好的。")]), ClipTTS(assistant_voice()), sink, clock
+    )
     conversation.subscribe(events.append)
     vad = VADConfig(end_of_turn_ms=500, min_speech_ms=250, tentative_pause_ms=0)
     live = LiveLoop(
