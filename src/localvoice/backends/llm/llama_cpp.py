@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Self
 import llama_cpp
 
 from localvoice.backends.llm.history import trim_history
+from localvoice.backends.llm.sampling import sampling_options
 from localvoice.errors import BackendError, ConfigError, ModelIntegrityError
 from localvoice.events import Message
 from localvoice.models.packaged import ensure_model
@@ -101,12 +102,7 @@ class LlamaCppLLM:
         return cls(
             c.model,
             system_prompt=c.system,
-            temperature=c.temperature,
-            num_ctx=c.num_ctx,
-            top_p=c.top_p,
-            num_predict=c.num_predict,
-            seed=c.seed,
-            stop=c.stop,
+            **sampling_options(c),
         )
 
     @property

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from localvoice.backends.llm.history import trim_history
+from localvoice.backends.llm.sampling import sampling_options
 from localvoice.config import Config, normalize_ollama_host
 from localvoice.errors import BackendError, BackendUnavailableError, ModelNotFoundError
 from localvoice.events import Message
@@ -70,12 +71,7 @@ class OllamaLLM:
         return cls(
             host=llm.host,
             model=llm.model or DEFAULT_MODEL,
-            temperature=llm.temperature,
-            num_ctx=llm.num_ctx,
-            top_p=llm.top_p,
-            num_predict=llm.num_predict,
-            seed=llm.seed,
-            stop=llm.stop,
+            **sampling_options(llm),
             keep_alive=llm.keep_alive,
             connect_timeout_s=llm.connect_timeout_s,
             read_timeout_s=llm.read_timeout_s,

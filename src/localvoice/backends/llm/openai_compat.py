@@ -18,6 +18,7 @@ import httpx
 
 from localvoice.backends.llm.history import trim_history
 from localvoice.backends.llm.ollama import _is_loopback
+from localvoice.backends.llm.sampling import sampling_options
 from localvoice.config import Config, normalize_ollama_host
 from localvoice.errors import BackendError, BackendUnavailableError, ModelNotFoundError
 from localvoice.events import Message
@@ -73,12 +74,7 @@ class OpenAICompatLLM:
             base_url=base_url,
             model=llm.model or DEFAULT_MODEL,
             api_key=llm.api_key or os.environ.get("OPENAI_API_KEY", ""),
-            temperature=llm.temperature,
-            num_ctx=llm.num_ctx,
-            top_p=llm.top_p,
-            num_predict=llm.num_predict,
-            seed=llm.seed,
-            stop=llm.stop,
+            **sampling_options(llm),
             connect_timeout_s=llm.connect_timeout_s,
             read_timeout_s=llm.read_timeout_s,
         )
