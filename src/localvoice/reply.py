@@ -103,8 +103,19 @@ class ReplyPipeline:
         speech_end_s: float | None = None,
         asr_ms: float | None = None,
     ) -> ReplyFinished:
-        """Speak the reply to ``messages``; returns what was written and what was heard."""
-        self._interrupted = asyncio.Event()
+        """Speak the reply to ``messages``; returns what was written and what was heard.
+
+        An ``interrupt()`` that arrives before this starts running still counts: the flag is cleared
+        only when a reply ends.
+        """
+        try:
+            return await self._run(turn, messages, speech_end_s, asr_ms)
+        finally:
+            self._interrupted.clear()
+
+    async def _run(
+        self, turn: int, messages: Sequence[Message], speech_end_s: float | None, asr_ms: float | None
+    ) -> ReplyFinished:
         now = self._clock.now()
         marks = _Marks(llm_start=now, speech_end=now if speech_end_s is None else speech_end_s)
         written: list[str] = []
@@ -120,7 +131,7 @@ class ReplyPipeline:
                 tasks.append(task)
                 return task
 
-            producer = spawn(self._produce(turn, messages, marks, written, errors, ahead, synth_slots, spawn))
+            spawn(self._produce(turn, messages, marks, written, errors, ahead, synth_slots, spawn))
             consumer = spawn(self._consume(turn, marks, errors, ahead))
             interrupted = spawn(self._interrupted.wait())
             await asyncio.wait({consumer, interrupted}, return_when=asyncio.FIRST_COMPLETED)
@@ -128,7 +139,6 @@ class ReplyPipeline:
             for task in tasks:
                 if task is not consumer or was_interrupted:
                     task.cancel()
-            del producer
 
         heard = await self._heard_text("".join(written), marks.clauses)
         self._emit(self._timings(turn, marks, asr_ms))

@@ -132,3 +132,18 @@ async def test_timings_measure_each_stage_from_end_of_speech() -> None:
     assert timings.tts_first_audio_ms == 200.0
     assert timings.first_clause_ms is not None and timings.first_clause_ms >= 300.0
     assert timings.voice_to_voice_ms == 500.0 + timings.first_clause_ms + 200.0
+
+
+async def test_an_interrupt_before_the_reply_starts_still_stops_it() -> None:
+    clock = VirtualClock()
+    llm = ScriptedLLM(clock, pieces_every(0.02, REPLY))
+    tts = ToneTTS(clock)
+    pipeline, sink, _ = make(clock, llm, tts)
+    async with clock.running():
+        reply = asyncio.create_task(pipeline.run(1, MESSAGES))
+        pipeline.interrupt()  # the user spoke before the task got to run
+        finished = await reply
+        again = await pipeline.run(2, MESSAGES)  # the next reply is not affected
+    assert finished.interrupted and finished.heard == ""
+    assert not again.interrupted and again.heard == REPLY
+    assert sink.played_samples > 0
