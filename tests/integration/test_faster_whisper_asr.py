@@ -180,3 +180,22 @@ async def test_mandarin_fixture_is_transcribed_in_simplified_characters(asr: Fas
         heard = [c for c in transcript.text if "\u4e00" <= c <= "\u9fff"]
         spoken = [c for c in expected if "\u4e00" <= c <= "\u9fff"]
         assert _error_rate(spoken, heard) <= 0.25, (wav.name, transcript.text)
+
+
+@pytest.mark.slow
+async def test_detection_and_transcription_share_one_encoder_pass(asr: FasterWhisperASR) -> None:
+    english = AudioClip(*_read_int16(SPEECH_FIXTURES / "question_en.wav"))
+    chinese = AudioClip(*_read_int16(SPEECH_FIXTURES / "question_zh.wav"))
+    assert asr._reuse is not None
+    before = asr._reuse.reused
+    heard = await asr.transcribe(english)  # language detected: its encoding is reused
+    assert heard.language == "en" and "capital" in heard.text.lower()
+    assert asr._reuse.reused == before + 1
+    heard = await asr.transcribe(chinese)  # a different clip right after: never the stale encoding
+    assert heard.language == "zh" and "天气" in heard.text
+    assert asr._reuse.reused == before + 2
+
+
+def _read_int16(path: Path) -> tuple[np.ndarray, int]:
+    samples, rate_hz = sf.read(path, dtype="int16")
+    return samples, rate_hz

@@ -9,6 +9,7 @@ executor, so calls never overlap and the event loop never blocks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import time
@@ -29,6 +30,7 @@ from localvoice.backends.asr.chinese import (
     is_hallucination,
     to_simplified,
 )
+from localvoice.backends.asr.encoder_reuse import EncoderReuse
 from localvoice.errors import BackendError, BadInputError, ConfigError
 from localvoice.events import INPUT_RATE_HZ, AudioClip, Transcript, TranscriptSegment
 
@@ -74,6 +76,7 @@ class FasterWhisperASR:
         self._cpu_threads = cpu_threads if cpu_threads > 0 else (os.cpu_count() or 1)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
         self._model: WhisperModel | None = None
+        self._reuse: EncoderReuse | None = None
         self.load_time_s: float | None = None
         self.device_used: str | None = None
 
@@ -148,6 +151,7 @@ class FasterWhisperASR:
         self.load_time_s = time.perf_counter() - start
         self.device_used = device
         self._model = model
+        self._reuse = EncoderReuse(model)
         return model
 
     def _run(self, model: WhisperModel, samples: npt.NDArray[np.float32], language: str) -> Iterable[Segment]:
@@ -164,7 +168,8 @@ class FasterWhisperASR:
     def _detect_sync(self, samples: npt.NDArray[np.float32]) -> str | None:
         if samples.size == 0 or _dbfs(float(np.max(np.abs(samples)))) < SILENCE_PEAK_DBFS:
             return None
-        language, probability, _ = self._ensure_loaded().detect_language(samples)
+        model = self._ensure_loaded()
+        language, probability, _ = model.detect_language(samples)  # not reused: a partial clip
         return str(language) if probability >= MIN_LANGUAGE_PROBABILITY else None
 
     def _transcribe_sync(
@@ -181,9 +186,26 @@ class FasterWhisperASR:
             )
         if language is None:
             # Detect before decoding: the simplified-Chinese prompt garbles English, so it is only
-            # given to speech known to be Chinese. faster-whisper's own auto mode also encodes the
-            # audio twice (detection does not reuse its encoder output), so this costs nothing extra.
-            language, _, _ = model.detect_language(samples)
+            # given to speech known to be Chinese. The detection pass's encoder output is reused by
+            # the transcription (EncoderReuse), so detecting costs no second encoder pass.
+            with self._reuse.recording() if self._reuse is not None else contextlib.nullcontext():
+                language, _, _ = model.detect_language(samples)
+        try:
+            kept = self._decode(model, samples, language)
+        finally:
+            if self._reuse is not None:
+                self._reuse.forget()  # never hand one clip's encoding to another
+        joiner = "" if language in _NO_SPACE_LANGUAGES else " "
+        return Transcript(
+            text=joiner.join(s.text for s in kept),
+            language="" if detected and not kept else language,  # a guess on noise means nothing
+            duration_s=duration_s,
+            segments=tuple(kept),
+        )
+
+    def _decode(
+        self, model: WhisperModel, samples: npt.NDArray[np.float32], language: str
+    ) -> list[TranscriptSegment]:
         segments = self._run(model, samples, language)
         chinese = language == "zh"
         quiet = _dbfs(float(np.sqrt(np.mean(np.square(samples))))) < QUIET_RMS_DBFS
@@ -195,13 +217,7 @@ class FasterWhisperASR:
             score = SegmentScore(text, segment.no_speech_prob, segment.avg_logprob)
             if text and not is_hallucination(score, quiet):
                 kept.append(TranscriptSegment(segment.start, segment.end, text))
-        joiner = "" if language in _NO_SPACE_LANGUAGES else " "
-        return Transcript(
-            text=joiner.join(s.text for s in kept),
-            language="" if detected and not kept else language,  # a guess on noise means nothing
-            duration_s=duration_s,
-            segments=tuple(kept),
-        )
+        return kept
 
 
 def _to_float32_16k(audio: AudioClip) -> npt.NDArray[np.float32]:
