@@ -96,3 +96,27 @@ def test_turn_json_with_ollama(tmp_path: Path, fake_ollama: FakeOllama) -> None:
     assert rate == 24_000 and len(audio) / rate > 2.0
     assert np.abs(audio).max() > 1000
     assert _log(tmp_path)[0]["assistant"] == WEATHER
+
+
+def test_chat_text_without_a_speaker_shows_the_replies_and_says_why(
+    tmp_path: Path, fake_ollama: FakeOllama
+) -> None:
+    result = run_cli(
+        "--set",
+        "llm.backend=ollama",
+        "chat",
+        "--text",
+        stdin="你好\n",
+        log_dir=tmp_path,
+        # An ALSA configuration whose only device is a sound card that does not exist: no speaker.
+        env={"OLLAMA_HOST": fake_ollama.url, "ALSA_CONFIG_PATH": str(_no_sound_card(tmp_path))},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Replies are shown, not spoken" in result.stderr
+    assert "AI: 你说的是：你好。" in result.stdout
+
+
+def _no_sound_card(root: Path) -> Path:
+    config = root / "asound.conf"
+    config.write_text("pcm.!default { type hw card 99 }\nctl.!default { type hw card 99 }\n")
+    return config

@@ -350,7 +350,8 @@ def _default_rate(sd: ModuleType, device: int | None, kind: Kind) -> int:
         info = sd.query_devices(device, kind=kind)
     except (sd.PortAudioError, ValueError) as error:
         raise AudioDeviceError(
-            f"There is no {_describe(device, kind)} ({error}): connect one, or pick another with "
+            f"There is no {'default ' + kind + ' device' if device is None else f'{kind} device {device}'} "
+            f"({error}): connect one, or pick another with "
             f"`localvoice devices` and --set audio.{kind}=NUMBER."
         ) from error
     return round(float(info["default_samplerate"]))

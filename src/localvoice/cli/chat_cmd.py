@@ -11,7 +11,7 @@ import numpy as np
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
 from localvoice.conversation import Conversation
-from localvoice.errors import LocalVoiceError
+from localvoice.errors import AudioDeviceError, LocalVoiceError, MissingExtraError
 from localvoice.events import AudioClip
 from localvoice.protocols import AudioSink
 from localvoice.reply import ReplySettings
@@ -55,8 +55,8 @@ async def run_chat(args: argparse.Namespace, config: Config) -> int:
 
 async def _text_chat(args: argparse.Namespace, config: Config) -> int:
     printer = StreamPrinter()
-    sink = _open_sink(config, args.mute)
-    async with Session(config, lambda m: print(f"[{m}]", file=sys.stderr), need_tts=not args.mute) as s:
+    sink, silent = _open_sink(config, args.mute)
+    async with Session(config, lambda m: print(f"[{m}]", file=sys.stderr), need_tts=not silent) as s:
         assert s.llm is not None
         tts = s.tts if s.tts is not None else _SilentTTS()
         conversation = Conversation(
@@ -97,14 +97,21 @@ async def _read_line(prompt: str) -> str | None:
     return await asyncio.to_thread(read)
 
 
-def _open_sink(config: Config, mute: bool) -> AudioSink:
+def _open_sink(config: Config, mute: bool) -> tuple[AudioSink, bool]:
+    """The speaker, or a silent sink when muted or when there is no speaker (said once)."""
     from localvoice.audio.sinks import CollectingSink
 
     if mute:
-        return CollectingSink(OUTPUT_RATE_HZ)
+        return CollectingSink(OUTPUT_RATE_HZ, keep=False), True
     from localvoice.audio.devices import SoundDeviceSink, resolve_device
 
-    return SoundDeviceSink(resolve_device(config.audio.output, "output"), OUTPUT_RATE_HZ)
+    try:
+        return SoundDeviceSink(resolve_device(config.audio.output, "output"), OUTPUT_RATE_HZ), False
+    except (AudioDeviceError, MissingExtraError) as error:
+        if config.audio.output:  # a speaker the user asked for by name: that is their mistake to fix
+            raise
+        print(f"[{error} Replies are shown, not spoken.]", file=sys.stderr)
+        return CollectingSink(OUTPUT_RATE_HZ, keep=False), True
 
 
 class _SilentTTS:
