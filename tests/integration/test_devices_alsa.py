@@ -210,9 +210,14 @@ def test_playback_writes_clips_in_order(device: AlsaFileDevice, tmp_path: Path) 
         device.env, f"{HERE}:scenario_play", clips=paths, clip_rate_hz=16000, device_rate_hz=16000
     )
     assert result == {"played": [4000, 12000, 320], "rate": 16000}
-    assert np.array_equal(played_part(device), np.concatenate(clips))
+    # ALSA's file device is not paced: the callback can run dry between two enqueue calls and write a
+    # block of silence there, which a real-time device never sees. The ramps hold no zero sample, so
+    # dropping zeros compares content and order exactly while tolerating such gaps.
+    played = played_part(device)
+    assert np.array_equal(played[played != 0], np.concatenate(clips))
     # The echo canceller's reference saw exactly what the device got.
-    assert np.array_equal(np.load(paths[0] + ".reference.npy"), np.concatenate(clips))
+    reference = np.load(paths[0] + ".reference.npy")
+    assert np.array_equal(reference, played)
 
 
 def test_playback_resamples_a_24k_clip_to_the_device_rate(device: AlsaFileDevice, tmp_path: Path) -> None:
