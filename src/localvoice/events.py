@@ -18,6 +18,8 @@ Pcm = npt.NDArray[np.int16]
 Role = Literal["system", "user", "assistant"]
 
 INPUT_RATE_HZ = 16_000
+# The rate replies are spoken at (the packaged voices' common rate); sinks resample to the device.
+OUTPUT_RATE_HZ = 24_000
 
 
 @dataclass(frozen=True, slots=True)

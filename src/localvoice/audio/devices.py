@@ -21,7 +21,7 @@ import numpy as np
 
 from localvoice.audio.resample import StreamResampler, resample
 from localvoice.errors import AudioDeviceError, MissingExtraError
-from localvoice.events import INPUT_RATE_HZ, AudioClip, Pcm
+from localvoice.events import INPUT_RATE_HZ, OUTPUT_RATE_HZ, AudioClip, Pcm
 
 Kind = Literal["input", "output"]
 PORTAUDIO_HINT = (
@@ -206,7 +206,7 @@ class SoundDeviceSink:
     def __init__(
         self,
         device: int | None = None,
-        sample_rate_hz: int = 24_000,
+        sample_rate_hz: int = OUTPUT_RATE_HZ,
         *,
         block_ms: int = 20,
         device_rate_hz: int | None = None,

@@ -20,7 +20,7 @@ from localvoice.bench.result import ScenarioResult
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
 from localvoice.conversation import Conversation
-from localvoice.events import INPUT_RATE_HZ, AudioClip
+from localvoice.events import INPUT_RATE_HZ, OUTPUT_RATE_HZ, AudioClip
 from localvoice.live import LiveLoop, LiveSettings
 from localvoice.session import Session
 
@@ -40,7 +40,7 @@ async def run_idle(config: Config, runs: int = 2) -> ScenarioResult:
         assert session.asr is not None and session.llm is not None and session.tts is not None
         for _ in range(runs):
             clock = MonotonicClock()
-            conversation = Conversation(session.llm, session.tts, PacedSink(clock, 24_000), clock)
+            conversation = Conversation(session.llm, session.tts, PacedSink(clock, OUTPUT_RATE_HZ), clock)
             echo = make_echo_canceller(enabled=True)
             loop = LiveLoop(
                 conversation,

@@ -25,12 +25,18 @@ from localvoice.bench.speech_bounds import speech_bounds
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
 from localvoice.conversation import Conversation
-from localvoice.events import ConversationEvent, ReplyFinished, SpeechEnded, TranscriptReady, TurnTimings
+from localvoice.events import (
+    OUTPUT_RATE_HZ,
+    ConversationEvent,
+    ReplyFinished,
+    SpeechEnded,
+    TranscriptReady,
+    TurnTimings,
+)
 from localvoice.live import LiveLoop, LiveSettings
 from localvoice.reply import ReplySettings
 from localvoice.session import Session
 
-OUTPUT_RATE_HZ = 24_000
 LEAD_S = 0.3
 TRAIL_S = 1.0
 REPLY_TIMEOUT_S = 60.0  # the microphone stays open (silent) this long waiting for the first answer audio

@@ -19,12 +19,11 @@ from localvoice.bench.result import ScenarioResult
 from localvoice.bench.stats import ratio, summarize
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
-from localvoice.events import ConversationEvent, Message
+from localvoice.events import OUTPUT_RATE_HZ, ConversationEvent, Message
 from localvoice.protocols import LLM, TTS
 from localvoice.reply import ReplyPipeline, ReplySettings
 from localvoice.session import Session
 
-OUTPUT_RATE_HZ = 24_000
 SEED = 42
 NUM_PREDICT = 200
 TIPS_PROMPT = (

@@ -12,15 +12,13 @@ from localvoice.clock import MonotonicClock
 from localvoice.config import Config
 from localvoice.conversation import Conversation
 from localvoice.errors import AudioDeviceError, LocalVoiceError, MissingExtraError
-from localvoice.events import AudioClip
+from localvoice.events import OUTPUT_RATE_HZ, AudioClip
 from localvoice.protocols import AudioSink
 from localvoice.reply import ReplySettings
 from localvoice.session import Session
 from localvoice.transcript_log import TranscriptLog
 
-from .output import StreamPrinter
-
-OUTPUT_RATE_HZ = 24_000
+from .output import StreamPrinter, notify_stderr
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,7 +54,7 @@ async def run_chat(args: argparse.Namespace, config: Config) -> int:
 async def _text_chat(args: argparse.Namespace, config: Config) -> int:
     printer = StreamPrinter()
     sink, silent = _open_sink(config, args.mute)
-    async with Session(config, lambda m: print(f"[{m}]", file=sys.stderr), need_tts=not silent) as s:
+    async with Session(config, notify_stderr, need_tts=not silent) as s:
         assert s.llm is not None
         tts = s.tts if s.tts is not None else _SilentTTS()
         conversation = Conversation(
@@ -71,7 +69,7 @@ async def _text_chat(args: argparse.Namespace, config: Config) -> int:
         )
         interactive = sys.stdin.isatty()
         if interactive:
-            print(f"[{s.llm.description}; type a message, Ctrl-D to quit]", file=sys.stderr)
+            notify_stderr(f"{s.llm.description}; type a message, Ctrl-D to quit")
         while True:
             line = await _read_line("YOU: " if interactive else "")
             if line is None:
@@ -110,7 +108,7 @@ def _open_sink(config: Config, mute: bool) -> tuple[AudioSink, bool]:
     except (AudioDeviceError, MissingExtraError) as error:
         if config.audio.output:  # a speaker the user asked for by name: that is their mistake to fix
             raise
-        print(f"[{error} Replies are shown, not spoken.]", file=sys.stderr)
+        notify_stderr(f"{error} Replies are shown, not spoken.")
         return CollectingSink(OUTPUT_RATE_HZ, keep=False), True
 
 

@@ -10,7 +10,7 @@ import sys
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
 from localvoice.conversation import Conversation
-from localvoice.events import Notice, Pcm, ReplyFinished
+from localvoice.events import OUTPUT_RATE_HZ, Notice, Pcm, ReplyFinished
 from localvoice.live import LiveLoop, LiveSettings
 from localvoice.reply import ReplySettings
 from localvoice.session import Session
@@ -18,7 +18,6 @@ from localvoice.transcript_log import TranscriptLog
 
 from .terminal_ui import TerminalUI, UiModel
 
-OUTPUT_RATE_HZ = 24_000
 MODES = ("full-duplex", "half-duplex", "push-to-talk")
 
 

@@ -8,6 +8,11 @@ from typing import TextIO
 from localvoice.events import ConversationEvent, ErrorOccurred, Notice, ReplyDelta, ReplyFinished
 
 
+def notify_stderr(message: str) -> None:
+    """A one-line notice for people (which backend was picked, a fallback), kept off stdout."""
+    print(f"[{message}]", file=sys.stderr, flush=True)
+
+
 class StreamPrinter:
     """Prints ``AI: …`` as the reply streams; notices and errors go to stderr."""
 

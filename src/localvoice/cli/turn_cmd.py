@@ -11,12 +11,12 @@ from localvoice.clock import MonotonicClock
 from localvoice.config import Config
 from localvoice.conversation import Conversation
 from localvoice.errors import BadInputError
-from localvoice.events import INPUT_RATE_HZ, ConversationEvent, Transcript, TurnTimings
+from localvoice.events import INPUT_RATE_HZ, OUTPUT_RATE_HZ, ConversationEvent, Transcript, TurnTimings
 from localvoice.reply import ReplySettings
 from localvoice.session import Session
 from localvoice.transcript_log import TranscriptLog
 
-OUTPUT_RATE_HZ = 24_000
+from .output import notify_stderr
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,10 +45,6 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     transcribe.set_defaults(func=run_transcribe)
 
 
-def _notify_stderr(message: str) -> None:
-    print(f"[{message}]", file=sys.stderr, flush=True)
-
-
 def _language(args: argparse.Namespace, config: Config) -> str | None:
     return args.language or config.asr.language or None
 
@@ -65,7 +61,7 @@ async def run_turn(args: argparse.Namespace, config: Config) -> int:
         if isinstance(event, TurnTimings):
             timings.append(event)
 
-    async with Session(config, _notify_stderr, need_asr=True) as session:
+    async with Session(config, notify_stderr, need_asr=True) as session:
         assert session.asr is not None and session.llm is not None and session.tts is not None
         sink = CollectingSink(OUTPUT_RATE_HZ)
         conversation = Conversation(
@@ -117,7 +113,7 @@ async def run_say(args: argparse.Namespace, config: Config) -> int:
 
     if not args.text.strip():
         raise BadInputError("say needs some text to speak")
-    async with Session(config, _notify_stderr, need_llm=False) as session:
+    async with Session(config, notify_stderr, need_llm=False) as session:
         assert session.tts is not None
         chunker = SentenceChunker()
         speech = SpeechFilter()
@@ -136,7 +132,7 @@ async def run_transcribe(args: argparse.Namespace, config: Config) -> int:
     from localvoice.audio.wav import read_audio
 
     audio = read_audio(args.input, INPUT_RATE_HZ)
-    async with Session(config, _notify_stderr, need_asr=True, need_llm=False, need_tts=False) as session:
+    async with Session(config, notify_stderr, need_asr=True, need_llm=False, need_tts=False) as session:
         assert session.asr is not None
         transcript = await session.asr.transcribe(audio, _language(args, config))
     if args.json:

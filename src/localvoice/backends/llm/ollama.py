@@ -7,17 +7,16 @@ as a ``{"error": …}`` line under HTTP 200.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import httpx
 
+from localvoice.backends.llm.endpoints import is_loopback, ollama_base_url
 from localvoice.backends.llm.history import trim_history
 from localvoice.backends.llm.sampling import sampling_options
-from localvoice.config import Config, normalize_ollama_host
+from localvoice.config import Config
 from localvoice.errors import BackendError, BackendUnavailableError, ModelNotFoundError
 from localvoice.events import Message
 
@@ -47,7 +46,7 @@ class OllamaLLM:
         read_timeout_s: float = 60.0,
     ) -> None:
         # "localhost:11434" or ":11434" (OLLAMA_HOST forms) need a scheme and port for httpx.
-        self.host = host.rstrip("/") if "://" in host else normalize_ollama_host(host)
+        self.host = ollama_base_url(host)
         self.model = model or DEFAULT_MODEL
         self.num_ctx = num_ctx
         self.options: dict[str, Any] = {
@@ -135,7 +134,7 @@ class OllamaLLM:
             self._client = httpx.AsyncClient(
                 base_url=self.host,
                 timeout=httpx.Timeout(self.read_timeout_s, connect=self.connect_timeout_s),
-                trust_env=not _is_loopback(self.host),  # a proxy from the environment never serves localhost
+                trust_env=not is_loopback(self.host),  # a proxy from the environment never serves localhost
             )
         return self._client
 
@@ -192,7 +191,7 @@ class OllamaLLM:
 async def ollama_available(host: str, timeout_s: float = 0.5) -> bool:
     """True when an Ollama server answers ``GET /api/version`` at ``host`` within ``timeout_s``."""
     try:
-        async with httpx.AsyncClient(timeout=timeout_s, trust_env=not _is_loopback(host)) as client:
+        async with httpx.AsyncClient(timeout=timeout_s, trust_env=not is_loopback(host)) as client:
             response = await client.get(f"{host.rstrip('/')}/api/version")
         body = response.json()
     except (httpx.HTTPError, ValueError):
@@ -204,7 +203,7 @@ async def list_models(host: str, timeout_s: float = 5.0) -> list[str]:
     """Names of the models the server at ``host`` has pulled (``GET /api/tags``), for ``doctor``."""
     host = host.rstrip("/")
     try:
-        async with httpx.AsyncClient(timeout=timeout_s, trust_env=not _is_loopback(host)) as client:
+        async with httpx.AsyncClient(timeout=timeout_s, trust_env=not is_loopback(host)) as client:
             response = await client.get(f"{host}/api/tags")
     except (httpx.ConnectError, httpx.ConnectTimeout):
         raise BackendUnavailableError(
@@ -279,13 +278,3 @@ def _keep_alive_value(value: str) -> str | int | float:
     except ValueError:
         return text
     return int(number) if number.is_integer() else number
-
-
-def _is_loopback(host: str) -> bool:
-    hostname = urlsplit(host).hostname or ""
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False

