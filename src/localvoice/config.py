@@ -185,10 +185,6 @@ def all_keys(config: Config) -> list[str]:
     return [key for key, _ in _walk(config)]
 
 
-def config_items(config: Config) -> list[tuple[str, Any]]:
-    return list(_walk(config))
-
-
 def set_value(config: Config, key: str, value: Any, source: str) -> None:
     *parents, leaf = key.split(".")
     target: Any = config

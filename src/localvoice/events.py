@@ -61,16 +61,6 @@ class Transcript:
     segments: tuple[TranscriptSegment, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class SpokenClause:
-    """A clause of the reply and its synthesized audio, ready to play in order."""
-
-    turn: int
-    index: int
-    text: str
-    audio: AudioClip
-
-
 class ConversationState(enum.Enum):
     LISTENING = "listening"
     THINKING = "thinking"
