@@ -116,7 +116,9 @@ class TimelineSource:
     """A microphone on the clock: tone while the scripted user speaks, silence otherwise."""
 
     clock: Clock
-    speech: Sequence[tuple[float, float]]  # (start_s, end_s) of each stretch of user speech
+    # (start_s, end_s) of each stretch of user speech, or (start_s, end_s, tone_hz) to say which words
+    # a ``ToneWordsASR`` hears in it
+    speech: Sequence[tuple[float, float] | tuple[float, float, float]]
     total_s: float
     block_ms: int = 20
     sample_rate_hz: int = 16_000
@@ -128,11 +130,12 @@ class TimelineSource:
         while position < end:
             await self.clock.sleep(block / self.sample_rate_hz)
             times = (position + np.arange(block)) / self.sample_rate_hz
-            speaking = np.zeros(block, dtype=bool)
-            for start_s, end_s in self.speech:
-                speaking |= (times >= start_s) & (times < end_s)
-            tone = (0.3 * 32767 * np.sin(2 * np.pi * 220 * times)).astype(np.int16)
-            yield np.where(speaking, tone, 0).astype(np.int16)
+            out = np.zeros(block, dtype=np.int16)
+            for start_s, end_s, *hz in self.speech:
+                speaking = (times >= start_s) & (times < end_s)
+                tone = (0.3 * 32767 * np.sin(2 * np.pi * (hz[0] if hz else 220) * times)).astype(np.int16)
+                out = np.where(speaking, tone, out).astype(np.int16)
+            yield out
             position += block
 
     async def aclose(self) -> None:
@@ -161,6 +164,49 @@ class ScriptedASR:
     async def detect_language(self, audio: AudioClip) -> str | None:
         self.languages_detected.append(audio.duration_s)
         return self.early_language
+
+    async def warm_up(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class ToneWordsASR:
+    """An ASR that really listens: each tone frequency in the audio stands for a phrase.
+
+    The clip is read in 20 ms blocks; each block's dominant frequency names a phrase, and the
+    phrases are joined in the order they sound. A speculative (cancelled) call yields nothing.
+    """
+
+    clock: Clock
+    words: dict[float, str]  # tone_hz → the phrase it stands for
+    delay_s: float = 0.2
+    calls: list[str] = field(default_factory=list)  # every transcript returned
+
+    async def transcribe(self, audio: AudioClip, language: str | None = None) -> Transcript:
+        await self.clock.sleep(self.delay_s)
+        text = "".join(self._phrases(audio))
+        self.calls.append(text)
+        return Transcript(text, language or "zh", audio.duration_s)
+
+    def _phrases(self, audio: AudioClip) -> list[str]:
+        block = audio.sample_rate_hz // 50
+        heard: list[str] = []
+        for start in range(0, len(audio.samples) - block + 1, block):
+            frame = audio.samples[start : start + block].astype(np.float64)
+            if np.sqrt(np.mean(frame**2)) < 1000:
+                continue
+            spectrum = np.abs(np.fft.rfft(frame))
+            peak_hz = float(np.argmax(spectrum)) * audio.sample_rate_hz / block
+            hz = min(self.words, key=lambda known: abs(known - peak_hz))
+            if abs(hz - peak_hz) <= 60 and (not heard or heard[-1] != self.words[hz]):
+                heard.append(self.words[hz])
+        return heard
+
+    async def detect_language(self, audio: AudioClip) -> str | None:
+        return None
 
     async def warm_up(self) -> None:
         return None

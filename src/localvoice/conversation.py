@@ -1,7 +1,9 @@
 """The conversation: history, turn numbers, state, and barge-in around the reply pipeline.
 
 History keeps only what the user actually heard: an interrupted reply is recorded cut at the played
-sample position and marked as interrupted.
+sample position and marked as interrupted. A reply withdrawn before its first audio (the user went on
+talking, so the turn was not over) leaves no trace: its user text comes back joined with what followed.
+Whatever happens inside a reply, error included, the conversation settles back to LISTENING.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ class Conversation:
         settings: ReplySettings | None = None,
         log: TranscriptLog | None = None,
         observers: Sequence[Observer] = (),
+        now_line: Callable[[], str] | None = None,
     ) -> None:
+        """``now_line`` (e.g. ``now.time_teller``) is asked each turn for a line about the current time."""
         self.system_prompt = system_prompt
+        self._now_line = now_line
         self.history: list[Message] = []
         self.turn = 0
         self.state = ConversationState.LISTENING
@@ -50,6 +55,7 @@ class Conversation:
         self._timings: dict[int, TurnTimings] = {}
         self._pipeline = ReplyPipeline(llm, tts, sink, clock, self._emit, settings)
         self._reply_task: asyncio.Task[ReplyFinished] | None = None
+        self._withdrawn: set[int] = set()  # turns withdrawn before any audio
 
     def subscribe(self, observer: Observer) -> None:
         self._observers.append(observer)
@@ -63,7 +69,11 @@ class Conversation:
         return self._reply_task
 
     def messages_for(self, user_text: str) -> list[Message]:
-        system = [Message("system", self.system_prompt)] if self.system_prompt else []
+        prompt = self.system_prompt
+        if self._now_line is not None:
+            # Read fresh each turn: a model has no clock and invents the time when not told.
+            prompt = f"{prompt}\n{self._now_line()}" if prompt else self._now_line()
+        system = [Message("system", prompt)] if prompt else []
         return [*system, *self.history, Message("user", user_text)]
 
     def start_reply(
@@ -103,6 +113,19 @@ class Conversation:
         self._pipeline.interrupt()
         return task
 
+    def withdraw_now(self) -> asyncio.Task[ReplyFinished] | None:
+        """The user is still talking and nothing was played yet: cancel the reply and forget the turn.
+
+        Returns the settling task, or None when there was nothing to withdraw (no reply, or its
+        audio has already started: then only ``interrupt_now`` applies).
+        """
+        task = self._reply_task
+        if task is None or task.done() or self.state is ConversationState.SPEAKING:
+            return None
+        self._withdrawn.add(self.turn)
+        self._pipeline.interrupt()
+        return task
+
     async def interrupt(self) -> ReplyFinished | None:
         """Barge-in, then wait for the cut reply to settle into history."""
         task = self.interrupt_now()
@@ -116,11 +139,26 @@ class Conversation:
         speech_end_s: float | None,
         asr_ms: float | None,
     ) -> ReplyFinished:
-        finished = await self._pipeline.run(turn, messages, speech_end_s, asr_ms)
+        finished = ReplyFinished(turn, "", "", error="the reply did not finish")
+        try:
+            finished = await self._pipeline.run(turn, messages, speech_end_s, asr_ms)
+        finally:
+            # Runs on cancellation too: the turn is settled and the microphone is live again.
+            if turn in self._withdrawn:
+                self._withdrawn.discard(turn)
+                self._timings.pop(turn, None)
+                finished = ReplyFinished(turn, finished.written, "", interrupted=True, withdrawn=True)
+            else:
+                self._remember(turn, user_text, finished)
+            self._emit(finished)
+            if turn == self.turn:
+                self._set_state(ConversationState.LISTENING)
+        return finished
+
+    def _remember(self, turn: int, user_text: str, finished: ReplyFinished) -> None:
         self.history.append(Message("user", user_text))
         if finished.heard:
             self.history.append(Message("assistant", finished.heard, interrupted=finished.interrupted))
-        self._emit(finished)
         if self._log is not None:
             timings = self._timings.pop(turn, TurnTimings(turn))
             record = TurnRecord(
@@ -132,8 +170,6 @@ class Conversation:
                 timings_ms=timings.as_dict(),
             )
             self._log.append(record, written=finished.written)
-        self._set_state(ConversationState.LISTENING)
-        return finished
 
     def _set_state(self, state: ConversationState) -> None:
         if state is not self.state:

@@ -8,6 +8,7 @@ sample position. Nothing is left running afterwards.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from localvoice.text.chunker import SentenceChunker
 from localvoice.text.normalize import SpeechFilter
 
 Emit = Callable[[ConversationEvent], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,21 +126,29 @@ class ReplyPipeline:
         ahead: asyncio.Queue[_Clause | None] = asyncio.Queue(maxsize=max(1, self._settings.max_ahead))
         synth_slots = asyncio.Semaphore(max(1, self._settings.max_concurrency))
 
-        async with asyncio.TaskGroup() as group:
+        was_interrupted = False
+        try:
+            async with asyncio.TaskGroup() as group:
 
-            def spawn(coro: object) -> asyncio.Task[object]:
-                task: asyncio.Task[object] = group.create_task(coro)  # type: ignore[arg-type]
-                tasks.append(task)
-                return task
+                def spawn(coro: object) -> asyncio.Task[object]:
+                    task: asyncio.Task[object] = group.create_task(coro)  # type: ignore[arg-type]
+                    tasks.append(task)
+                    return task
 
-            spawn(self._produce(turn, messages, marks, written, errors, ahead, synth_slots, spawn))
-            consumer = spawn(self._consume(turn, marks, errors, ahead))
-            interrupted = spawn(self._interrupted.wait())
-            await asyncio.wait({consumer, interrupted}, return_when=asyncio.FIRST_COMPLETED)
-            was_interrupted = self._interrupted.is_set()
-            for task in tasks:
-                if task is not consumer or was_interrupted:
-                    task.cancel()
+                spawn(self._produce(turn, messages, marks, written, errors, ahead, synth_slots, spawn))
+                consumer = spawn(self._consume(turn, marks, errors, ahead))
+                interrupted = spawn(self._interrupted.wait())
+                await asyncio.wait({consumer, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+                was_interrupted = self._interrupted.is_set()
+                for task in tasks:
+                    if task is not consumer or was_interrupted:
+                        task.cancel()
+        except Exception as group_error:  # the TaskGroup's ExceptionGroup: never let it leave a reply
+            message = _one_line(group_error)
+            log.warning("reply %d failed", turn, exc_info=group_error)
+            self._sink.clear()
+            errors.insert(0, message)
+            self._emit(ErrorOccurred(message, turn))
 
         heard = await self._heard_text("".join(written), marks.clauses)
         self._emit(self._timings(turn, marks, asr_ms))
@@ -277,3 +287,12 @@ class ReplyPipeline:
             tts_first_audio_ms=ms(marks.first_clause, marks.first_audio),
             voice_to_voice_ms=ms(marks.speech_end, marks.first_audio),
         )
+
+
+def _one_line(error: BaseException) -> str:
+    """The first real error inside (possibly nested) exception groups, as one line for the user."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    if isinstance(error, LocalVoiceError):
+        return str(error)
+    return f"the reply failed ({type(error).__name__}: {error}); the conversation goes on"

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TypeVar
 
 from localvoice.assemble import build_asr, build_llm, build_tts
+from localvoice.audio.echo import EchoCancellation, NullEchoCanceller
+from localvoice.audio.echo_guard import SelfEchoGuard
+from localvoice.audio.segmenter import Segmenter
+from localvoice.clock import Clock
 from localvoice.config import Config
-from localvoice.protocols import ASR, LLM, TTS
+from localvoice.conversation import Conversation, Observer
+from localvoice.live import LiveLoop, LiveSettings
+from localvoice.protocols import ASR, LLM, TTS, VAD, AudioSink, AudioSource
+from localvoice.reply import ReplySettings
+from localvoice.transcript_log import TranscriptLog
 
 Notify = Callable[[str], None]
 _Backend = TypeVar("_Backend", ASR, LLM, TTS)
@@ -53,6 +61,60 @@ class Session:
     async def aclose(self) -> None:
         opened, self._opened = self._opened, []
         await asyncio.gather(*(backend.aclose() for backend in opened), return_exceptions=True)
+
+    def conversation(
+        self,
+        sink: AudioSink,
+        clock: Clock,
+        *,
+        observers: Sequence[Observer] = (),
+        log: TranscriptLog | None = None,
+        tts: TTS | None = None,
+    ) -> Conversation:
+        """The one way to wire a ``Conversation`` from this session's backends and config."""
+        assert self.llm is not None, "Session(need_llm=True) is required for a conversation"
+        voice = tts if tts is not None else self.tts
+        assert voice is not None, "Session(need_tts=True) or an explicit tts is required"
+        return Conversation(
+            self.llm,
+            voice,
+            sink,
+            clock,
+            system_prompt=self.config.llm.system,
+            settings=ReplySettings.from_config(self.config),
+            log=log,
+            observers=observers,
+        )
+
+    def live_loop(
+        self,
+        conversation: Conversation,
+        source: AudioSource,
+        clock: Clock,
+        emit: Observer,
+        *,
+        vad: VAD | None = None,
+        echo: EchoCancellation | None = None,
+        guard: SelfEchoGuard | None = None,
+        mode: str | None = None,
+    ) -> LiveLoop:
+        """The live loop around ``conversation``: the segmenter, ASR and turn-taking rules from config."""
+        assert self.asr is not None, "Session(need_asr=True) is required for a live loop"
+        if vad is None:
+            from localvoice.backends.vad.silero import SileroVAD
+
+            vad = SileroVAD()
+        return LiveLoop(
+            conversation,
+            self.asr,
+            source,
+            Segmenter(vad, self.config.vad),
+            echo if echo is not None else NullEchoCanceller(),
+            clock,
+            LiveSettings.from_config(self.config, mode),
+            emit,
+            guard=guard,
+        )
 
     def _keep(self, backend: _Backend) -> _Backend:
         self._opened.append(backend)

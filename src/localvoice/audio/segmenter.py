@@ -106,6 +106,11 @@ class Segmenter:
         """True from ``SpeechStarted`` until ``UtteranceEnded``, tentative pauses included."""
         return self._phase == "speech"
 
+    @property
+    def hearing_speech(self) -> bool:
+        """True while speech sounds right now: in an utterance and not in a pause within it."""
+        return self._phase == "speech" and self._silence_start is None
+
     def push(self, pcm: Pcm) -> list[SegmentEvent]:
         """Take a block of any length; return the events it completed, in order."""
         if pcm.ndim != 1 or pcm.dtype != np.int16:

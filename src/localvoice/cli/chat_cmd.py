@@ -10,11 +10,9 @@ import numpy as np
 
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
-from localvoice.conversation import Conversation
-from localvoice.errors import AudioDeviceError, LocalVoiceError, MissingExtraError
+from localvoice.errors import AudioDeviceError, MissingExtraError
 from localvoice.events import OUTPUT_RATE_HZ, AudioClip
 from localvoice.protocols import AudioSink
-from localvoice.reply import ReplySettings
 from localvoice.session import Session
 from localvoice.transcript_log import TranscriptLog
 
@@ -53,35 +51,30 @@ async def run_chat(args: argparse.Namespace, config: Config) -> int:
 
 async def _text_chat(args: argparse.Namespace, config: Config) -> int:
     printer = StreamPrinter()
-    sink, silent = _open_sink(config, args.mute)
-    async with Session(config, notify_stderr, need_tts=not silent) as s:
-        assert s.llm is not None
-        tts = s.tts if s.tts is not None else _SilentTTS()
-        conversation = Conversation(
-            s.llm,
-            tts,
-            sink,
-            MonotonicClock(),
-            system_prompt=config.llm.system,
-            settings=ReplySettings.from_config(config),
-            log=TranscriptLog.from_config(config),
-            observers=[printer],
-        )
-        interactive = sys.stdin.isatty()
-        if interactive:
-            notify_stderr(f"{s.llm.description}; type a message, Ctrl-D to quit")
-        while True:
-            line = await _read_line("YOU: " if interactive else "")
-            if line is None:
-                break
-            text = line.strip()
-            if not text:
-                continue
-            try:
+    sink, silent = await _open_sink(config, args.mute)
+    try:
+        async with Session(config, notify_stderr, need_tts=not silent) as s:
+            conversation = s.conversation(
+                sink,
+                MonotonicClock(),
+                observers=[printer],
+                log=TranscriptLog.from_config(config),
+                tts=None if s.tts is not None else _SilentTTS(),
+            )
+            interactive = sys.stdin.isatty()
+            if interactive and s.llm is not None:
+                notify_stderr(f"{s.llm.description}; type a message, Ctrl-D to quit")
+            while True:
+                line = await _read_line("YOU: " if interactive else "")
+                if line is None:
+                    break
+                text = line.strip()
+                if not text:
+                    continue
+                # A failed reply is shown by the printer in one line; the session goes on.
                 await conversation.reply_to(text)
-            except LocalVoiceError as error:  # the session survives a failed turn
-                print(f"localvoice: {error}", file=sys.stderr)
-    await sink.aclose()
+    finally:
+        await sink.aclose()
     return 0
 
 
@@ -95,7 +88,7 @@ async def _read_line(prompt: str) -> str | None:
     return await asyncio.to_thread(read)
 
 
-def _open_sink(config: Config, mute: bool) -> tuple[AudioSink, bool]:
+async def _open_sink(config: Config, mute: bool) -> tuple[AudioSink, bool]:
     """The speaker, or a silent sink when muted or when there is no speaker (said once)."""
     from localvoice.audio.sinks import CollectingSink
 
@@ -104,7 +97,10 @@ def _open_sink(config: Config, mute: bool) -> tuple[AudioSink, bool]:
     from localvoice.audio.devices import SoundDeviceSink, resolve_device
 
     try:
-        return SoundDeviceSink(resolve_device(config.audio.output, "output"), OUTPUT_RATE_HZ), False
+        # Opened now, as live chat does: a speaker that refuses is found before the first reply.
+        speaker = SoundDeviceSink(resolve_device(config.audio.output, "output"), OUTPUT_RATE_HZ)
+        await speaker.start()
+        return speaker, False
     except (AudioDeviceError, MissingExtraError) as error:
         if config.audio.output:  # a speaker the user asked for by name: that is their mistake to fix
             raise

@@ -9,10 +9,7 @@ import sys
 
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
-from localvoice.conversation import Conversation
 from localvoice.events import OUTPUT_RATE_HZ, Notice, Pcm, ReplyFinished
-from localvoice.live import LiveLoop, LiveSettings
-from localvoice.reply import ReplySettings
 from localvoice.session import Session
 from localvoice.transcript_log import TranscriptLog
 
@@ -25,7 +22,6 @@ async def run_live(args: argparse.Namespace, config: Config) -> int:
     from localvoice.audio.devices import SoundDeviceSink, SoundDeviceSource, resolve_device
     from localvoice.audio.echo import make_echo_canceller
     from localvoice.audio.echo_guard import SelfEchoGuard
-    from localvoice.audio.segmenter import Segmenter
     from localvoice.backends.vad.silero import SileroVAD
     from localvoice.errors import ConfigError
 
@@ -64,31 +60,19 @@ async def run_live(args: argparse.Namespace, config: Config) -> int:
     await sink.start()
     async with Session(config, notify, need_asr=True) as session:
         assert session.asr is not None and session.llm is not None and session.tts is not None
-        conversation = Conversation(
-            session.llm,
-            session.tts,
-            sink,
-            MonotonicClock(),
-            system_prompt=config.llm.system,
-            settings=ReplySettings.from_config(config),
-            log=TranscriptLog.from_config(config),
-            observers=[ui],
+        clock = MonotonicClock()
+        conversation = session.conversation(
+            sink, clock, observers=[ui], log=TranscriptLog.from_config(config)
         )
-        live = LiveLoop(
+        live = session.live_loop(
             conversation,
-            session.asr,
             source,
-            Segmenter(SileroVAD.from_config(config), config.vad),
-            echo,
-            MonotonicClock(),
-            LiveSettings(
-                mode,
-                config.conversation.min_interrupt_ms,
-                config.asr.language or None,
-                config.asr.early_language_detection,
-            ),
+            clock,
             ui,
+            vad=SileroVAD.from_config(config.vad),
+            echo=echo,
             guard=SelfEchoGuard(),
+            mode=mode,
         )
 
         def on_key(key: str) -> None:

@@ -9,10 +9,8 @@ from pathlib import Path
 
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
-from localvoice.conversation import Conversation
 from localvoice.errors import BadInputError
 from localvoice.events import INPUT_RATE_HZ, OUTPUT_RATE_HZ, ConversationEvent, Transcript, TurnTimings
-from localvoice.reply import ReplySettings
 from localvoice.session import Session
 from localvoice.transcript_log import TranscriptLog
 
@@ -64,15 +62,8 @@ async def run_turn(args: argparse.Namespace, config: Config) -> int:
     async with Session(config, notify_stderr, need_asr=True) as session:
         assert session.asr is not None and session.llm is not None and session.tts is not None
         sink = CollectingSink(OUTPUT_RATE_HZ)
-        conversation = Conversation(
-            session.llm,
-            session.tts,
-            sink,
-            clock,
-            system_prompt=config.llm.system,
-            settings=ReplySettings.from_config(config),
-            log=TranscriptLog.from_config(config),
-            observers=[keep_timings],
+        conversation = session.conversation(
+            sink, clock, observers=[keep_timings], log=TranscriptLog.from_config(config)
         )
         # The question has fully arrived: from here on the user is waiting.
         speech_end = clock.now()

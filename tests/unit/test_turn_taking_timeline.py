@@ -1,0 +1,170 @@
+"""Turn-taking rules on a virtual clock: pauses inside a question or an interruption, speech that
+straddles the start of a reply, bare "stop", backchannels and noise — with slow ASR and a slow LLM.
+
+The fake ASR really listens: each tone frequency in the microphone audio stands for a phrase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from localvoice.audio.echo import NullEchoCanceller
+from localvoice.audio.segmenter import Segmenter
+from localvoice.audio.sinks import PacedSink
+from localvoice.clock import VirtualClock
+from localvoice.config import VADConfig
+from localvoice.conversation import Conversation
+from localvoice.events import ConversationEvent, ReplyAudioStarted, ReplyFinished, TranscriptReady
+from localvoice.live import LiveLoop, LiveSettings
+from localvoice.transcript_log import TranscriptLog, read_log
+from tests.fakes import AmplitudeVAD, ScriptedLLM, TimelineSource, ToneTTS, ToneWordsASR, pieces_every
+
+STORY = "从前有一座山，山里有一座庙。庙里有个老和尚在给小和尚讲故事。讲的是什么呢？" * 3
+WORDS = {
+    300.0: "讲个故事吧。",
+    400.0: "我想问一下，",
+    500.0: "明天北京的天气怎么样？",
+    600.0: "停一下。",
+    700.0: "今天天气怎么样？",
+    800.0: "停",
+    900.0: "嗯",
+    1000.0: "在上海呢？",
+}
+NOISE_HZ = 2500.0  # a tone no phrase stands for: the ASR hears nothing in it
+
+
+@dataclass
+class Run:
+    loop: LiveLoop
+    conversation: Conversation
+    sink: PacedSink
+    asr: ToneWordsASR
+    events: list[ConversationEvent]
+    log: TranscriptLog
+
+    def finished(self) -> list[ReplyFinished]:
+        return [e for e in self.events if isinstance(e, ReplyFinished) and not e.withdrawn]
+
+    def asked(self) -> list[str]:
+        """Every user text a reply was started for (withdrawn ones included)."""
+        return [e.text for e in self.events if isinstance(e, TranscriptReady)]
+
+    def logged_users(self) -> list[str]:
+        return [r["user"] for r in read_log(self.log.path)]
+
+
+async def converse(
+    tmp_path: Path,
+    speech: list[tuple[float, float, float]],
+    *,
+    asr_delay_s: float = 0.3,
+    first_token_s: float = 0.2,
+    total_s: float = 16.0,
+) -> Run:
+    clock = VirtualClock()
+    events: list[ConversationEvent] = []
+    sink = PacedSink(clock, 16_000)
+    llm = ScriptedLLM(clock, [(first_token_s, STORY[:2]), *pieces_every(0.03, STORY[2:])])
+    log = TranscriptLog(tmp_path)
+    conversation = Conversation(llm, ToneTTS(clock, seconds_per_char=0.08), sink, clock, "系统", log=log)
+    conversation.subscribe(events.append)
+    asr = ToneWordsASR(clock, WORDS, delay_s=asr_delay_s)
+    vad = VADConfig(end_of_turn_ms=500, min_speech_ms=250, pre_roll_ms=300, tentative_pause_ms=200)
+    loop = LiveLoop(
+        conversation,
+        asr,
+        TimelineSource(clock, speech, total_s=total_s),
+        Segmenter(AmplitudeVAD(), vad),
+        NullEchoCanceller(),
+        clock,
+        LiveSettings(min_interrupt_ms=500),
+        events.append,
+    )
+    async with clock.running():
+        await loop.run()
+        await loop.wait_idle()
+    return Run(loop, conversation, sink, asr, events, log)
+
+
+def first_audio_at(run: Run) -> float:
+    return min(b.start_s for b in run.sink.played)
+
+
+async def test_a_question_with_a_pause_is_one_turn(tmp_path: Path) -> None:
+    # "我想问一下，" … 0.6 s … "明天北京的天气怎么样？": the comma says more is coming.
+    run = await converse(tmp_path, [(0.5, 1.5, 400.0), (2.1, 4.0, 500.0)])
+    assert run.asked() == ["我想问一下，明天北京的天气怎么样？"], "answered once, both halves"
+    assert run.logged_users() == ["我想问一下，明天北京的天气怎么样？"]
+    assert len(run.finished()) == 1
+
+
+async def test_an_unfinished_phrase_waits_longer_than_a_finished_question(tmp_path: Path) -> None:
+    finished = await converse(tmp_path / "a", [(0.5, 1.5, 700.0)])
+    unfinished = await converse(tmp_path / "b", [(0.5, 1.5, 400.0)])
+    # Both are answered in the end (nobody says more), the unfinished one a second later.
+    assert finished.asked() == ["今天天气怎么样？"] and unfinished.asked() == ["我想问一下，"]
+    assert first_audio_at(unfinished) - first_audio_at(finished) >= 0.9
+
+
+async def test_speech_resuming_before_the_first_answer_audio_joins_the_turn(tmp_path: Path) -> None:
+    # The issue's straddle: a 1 s ASR and a slow first token; the user goes on after the reply started
+    # but before any of it was heard. The reply is withdrawn and the joined text answered once.
+    run = await converse(
+        tmp_path, [(0.5, 1.5, 700.0), (3.2, 4.2, 1000.0)], asr_delay_s=1.0, first_token_s=1.5
+    )
+    assert run.asked()[0] == "今天天气怎么样？", "a reply was started after the first half"
+    assert run.asked()[-1] == "今天天气怎么样？在上海呢？"
+    assert len(run.finished()) == 1
+    assert run.logged_users() == ["今天天气怎么样？在上海呢？"], "the withdrawn reply left no trace"
+    assert [m.content for m in run.conversation.history if m.role == "user"] == ["今天天气怎么样？在上海呢？"]
+    assert all(b.start_s > 4.2 for b in run.sink.played), "nothing played over the user"
+
+
+async def test_an_interruption_with_a_pause_becomes_one_next_turn(tmp_path: Path) -> None:
+    # Over a long story: "停一下。" (barge-in by length) … 0.7 s … "今天天气怎么样？".
+    run = await converse(tmp_path, [(0.5, 1.5, 300.0), (4.0, 4.8, 600.0), (5.5, 7.0, 700.0)])
+    assert run.asked() == ["讲个故事吧。", "停一下。今天天气怎么样？"]
+    story, answer = run.finished()
+    assert story.interrupted and not answer.interrupted
+    assert run.logged_users() == ["讲个故事吧。", "停一下。今天天气怎么样？"]
+    # The story stopped at once: 0.5 s into the interruption, not after it.
+    assert max(b.start_s for b in run.sink.played if b.start_s < 5.0) <= 4.5 + 0.1
+
+
+async def test_a_bare_stop_stops_and_listens(tmp_path: Path) -> None:
+    # "停" is short (0.35 s, below min_interrupt_ms): its words stop the reply, and nothing is answered.
+    run = await converse(tmp_path, [(0.5, 1.5, 300.0), (4.0, 4.35, 800.0)])
+    assert run.asked() == ["讲个故事吧。"]
+    (story,) = run.finished()
+    assert story.interrupted
+    # Stopped at the tentative pause (200 ms) plus the ASR (300 ms) after the word, not later.
+    assert max(b.start_s for b in run.sink.played) <= 4.35 + 0.2 + 0.3 + 0.1
+
+
+async def test_a_backchannel_during_the_reply_changes_nothing(tmp_path: Path) -> None:
+    # "嗯" for 0.35 s: long enough for the VAD to call it speech, too short to interrupt by length.
+    run = await converse(tmp_path, [(0.5, 1.5, 300.0), (4.0, 4.35, 900.0)], total_s=20.0)
+    (story,) = run.finished()
+    assert not story.interrupted and story.heard == STORY
+    assert run.sink.clears == 0
+    assert run.asked() == ["讲个故事吧。"]
+
+
+async def test_a_noise_burst_changes_nothing(tmp_path: Path) -> None:
+    during = await converse(tmp_path / "a", [(0.5, 1.5, 300.0), (4.0, 4.3, NOISE_HZ)], total_s=20.0)
+    (story,) = during.finished()
+    assert not story.interrupted and during.sink.clears == 0
+    idle = await converse(tmp_path / "b", [(0.5, 0.8, NOISE_HZ)], total_s=4.0)
+    assert idle.asked() == [] and idle.finished() == []
+
+
+async def test_noise_while_thinking_still_gets_the_question_answered(tmp_path: Path) -> None:
+    # A cough after the question, before the answer audio: the reply is withdrawn for it, and since
+    # it held no words, the question is answered anyway.
+    run = await converse(
+        tmp_path, [(0.5, 1.5, 700.0), (2.6, 2.95, NOISE_HZ)], asr_delay_s=0.3, first_token_s=1.5
+    )
+    assert run.asked()[-1] == "今天天气怎么样？"
+    assert run.logged_users() == ["今天天气怎么样？"]
+    assert any(isinstance(e, ReplyAudioStarted) for e in run.events)
