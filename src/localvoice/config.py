@@ -103,7 +103,10 @@ class VADConfig:
 
 @dataclass
 class ConversationConfig:
-    min_interrupt_ms: int = 250
+    # Speech over the answer this long interrupts by length alone; shorter sounds by their words.
+    min_interrupt_ms: int = 500
+    incomplete_wait_ms: int = 1500  # silence needed after an unfinished phrase ("我想问一下，")
+    stop_grace_ms: int = 3000  # after a bare "停"/"stop", words within this still join the same turn
 
 
 @dataclass
