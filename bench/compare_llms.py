@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from localvoice.backends.llm.llama_cpp import PACKAGED_MODELS, LlamaCppLLM
+from localvoice.backends.llm.sampling import Sampling
 from localvoice.config import DEFAULT_SYSTEM_PROMPT
 from localvoice.events import Message
 
@@ -66,9 +67,7 @@ async def run_one(model: str) -> dict[str, Any]:
     llm = LlamaCppLLM(
         model,
         system_prompt=DEFAULT_SYSTEM_PROMPT,
-        temperature=TEMPERATURE,
-        num_predict=NUM_PREDICT,
-        seed=SEED,
+        sampling=Sampling(temperature=TEMPERATURE, num_predict=NUM_PREDICT, seed=SEED),
         n_threads=THREADS,
     )
     system = Message("system", DEFAULT_SYSTEM_PROMPT)

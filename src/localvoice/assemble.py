@@ -27,8 +27,9 @@ async def choose_llm_backend(config: Config, notify: Notify) -> str:
 
 
 async def build_llm(config: Config, notify: Notify) -> LLM:
+    """The LLM from its own config section; ``notify`` hears its notices (a slow first word)."""
     backend = await choose_llm_backend(config, notify)
-    return cast(LLM, load_backend_class("llm", backend).from_config(config))
+    return cast(LLM, load_backend_class("llm", backend).from_config(config.llm, notify))
 
 
 def build_tts(config: Config, notify: Notify) -> TTS:

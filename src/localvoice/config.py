@@ -2,7 +2,8 @@
 
 Keys are dotted paths such as ``llm.model`` or ``tts.gpt_sovits.url``; the environment form is the
 upper-cased path with dots as underscores (``LOCALVOICE_LLM_NUM_CTX=8192``). ``OLLAMA_HOST`` is
-honoured as the default Ollama address, below anything set explicitly.
+honoured as the default Ollama address and ``OPENAI_API_KEY`` as the default ``llm.api_key``, below
+anything set explicitly.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEFAULT_SYSTEM_PROMPT = (
     "你是小声（LocalVoice），一个完全在用户电脑上本地运行的语音助手，由 localvoice 项目制作。"
     "你的回答会被朗读出来：请简短、口语化，一般一到三句话；不要使用列表、表格、Markdown、代码或表情符号。"
     "用户说中文就用简体中文回答，用户说英文就用英文回答。"
+    "你不能上网，没有任何实时信息（天气、新闻、股价、比分等）：被问到这些时，直接说你查不到，不要编造。"
 )
 
 
@@ -38,7 +40,7 @@ class LLMConfig:
     model: str = ""  # empty: the backend's default (Ollama: qwen2.5:3b; embedded: the packaged GGUF)
     host: str = "http://127.0.0.1:11434"
     openai_url: str = ""  # backend openai: the server's base URL; empty: <llm.host>/v1
-    api_key: str = ""  # backend openai: sent as a Bearer token; empty: env OPENAI_API_KEY if set
+    api_key: str = ""  # backend openai: sent as a Bearer token; env OPENAI_API_KEY sets the default
     system: str = DEFAULT_SYSTEM_PROMPT
     temperature: float = 0.7
     num_ctx: int = 4096
@@ -48,7 +50,11 @@ class LLMConfig:
     stop: list[str] = field(default_factory=list)
     keep_alive: str = "30m"
     connect_timeout_s: float = 3.0
-    read_timeout_s: float = 60.0  # longest silence allowed between two streamed chunks
+    read_timeout_s: float = 60.0  # longest silence allowed between two bytes from the server
+    first_token_notice_s: float = 4.0  # HTTP backends: say the model may be loading after this long
+    stall_timeout_s: float = 30.0  # HTTP backends: end a reply that sends no new text for this long
+    tell_time: bool = True  # each turn, tell the model the current local date and time
+    timezone: str = ""  # an IANA name such as Asia/Shanghai; empty: the system's local time zone
 
 
 @dataclass
@@ -158,6 +164,8 @@ def load_config(
     if env.get("OLLAMA_HOST"):
         config.llm.host = normalize_ollama_host(env["OLLAMA_HOST"])
 
+    if env.get("OPENAI_API_KEY"):
+        config.llm.api_key = env["OPENAI_API_KEY"]
     file_path = path or default_config_path()
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")

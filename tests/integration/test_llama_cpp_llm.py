@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from localvoice.backends.llm.llama_cpp import DEFAULT_PACKAGED_MODEL, LlamaCppLLM
+from localvoice.backends.llm.sampling import Sampling
 from localvoice.config import DEFAULT_SYSTEM_PROMPT, Config
 from localvoice.errors import ConfigError, ModelIntegrityError
 from localvoice.events import Message
@@ -26,7 +28,7 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 def shared_llm() -> Iterator[LlamaCppLLM]:
     config = Config()
     config.llm.num_ctx = 2048  # smaller KV cache: faster to allocate, plenty for these tests
-    llm = LlamaCppLLM.from_config(config)
+    llm = LlamaCppLLM.from_config(config.llm)
     asyncio.run(llm.warm_up())
     yield llm
     asyncio.run(llm.aclose())
@@ -35,10 +37,7 @@ def shared_llm() -> Iterator[LlamaCppLLM]:
 @pytest.fixture
 def llm(shared_llm: LlamaCppLLM) -> LlamaCppLLM:
     """The shared model with short, deterministic settings; a test may change them for itself."""
-    shared_llm.temperature = 0.0
-    shared_llm.num_predict = 32
-    shared_llm.seed = 7
-    shared_llm.stop = []
+    shared_llm.sampling = Sampling(temperature=0.0, num_ctx=2048, num_predict=32, seed=7)
     return shared_llm
 
 
@@ -75,19 +74,19 @@ async def test_stop_strings_end_the_reply_before_them(llm: LlamaCppLLM) -> None:
     question = Message("user", "请用阿拉伯数字从1数到10，用逗号隔开。")
     full = "".join(await collect(llm, question))
     assert "5" in full and "7" in full, full  # the model does count past the stop string
-    llm.stop = ["6"]
+    llm.sampling = replace(llm.sampling, stop=("6",))
     stopped = "".join(await collect(llm, question))
     assert "5" in stopped and "6" not in stopped and "7" not in stopped, stopped
 
 
 async def test_num_predict_caps_the_reply_length(llm: LlamaCppLLM) -> None:
-    llm.num_predict = 6
+    llm.sampling = replace(llm.sampling, num_predict=6)
     reply = "".join(await collect(llm, Message("user", "Tell me a long story about a dragon and a knight.")))
     assert 1 <= await llm.count_tokens(reply) <= 6, reply
 
 
 async def test_leaving_the_stream_stops_generation_and_the_next_call_works(llm: LlamaCppLLM) -> None:
-    llm.num_predict = 400
+    llm.sampling = replace(llm.sampling, num_predict=400)
     prompt_and_cache = llm.context_tokens
     stream = llm.stream_chat([SYSTEM, Message("user", "Write a very long story about a dragon.")])
     received = [await anext(stream) for _ in range(3)]
@@ -96,12 +95,12 @@ async def test_leaving_the_stream_stops_generation_and_the_next_call_works(llm: 
     # Generating all 400 tokens would leave ~400 more tokens in the cache than the prompt needs.
     assert llm.context_tokens < prompt_and_cache + 60 + len(received)
 
-    llm.num_predict = 24
+    llm.sampling = replace(llm.sampling, num_predict=24)
     assert "".join(await collect(llm, Message("user", "Say hello in one short sentence.")))
 
 
 async def test_cancelling_the_consumer_stops_generation(llm: LlamaCppLLM) -> None:
-    llm.num_predict = 400
+    llm.sampling = replace(llm.sampling, num_predict=400)
     before = llm.context_tokens
     first_delta = asyncio.Event()
 
@@ -124,7 +123,7 @@ async def test_same_seed_gives_the_same_sampled_reply_from_a_fresh_start() -> No
     question = Message("user", "Invent a name for a new kind of fruit and describe it.")
 
     async def fresh_reply(seed: int) -> str:
-        model = LlamaCppLLM(temperature=1.0, num_predict=24, seed=seed, num_ctx=512)
+        model = LlamaCppLLM(sampling=Sampling(temperature=1.0, num_predict=24, seed=seed, num_ctx=512))
         try:
             return "".join([delta async for delta in model.stream_chat([SYSTEM, question])])
         finally:

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from localvoice.backends.llm.http_chat import HttpTimeouts
 from localvoice.backends.llm.ollama import OllamaLLM, list_models, ollama_available
+from localvoice.backends.llm.sampling import Sampling
 from localvoice.config import Config
 from localvoice.errors import BackendError, BackendUnavailableError, LocalVoiceError, ModelNotFoundError
 from localvoice.events import Message
@@ -47,12 +49,9 @@ async def test_sends_options_keep_alive_and_the_callers_messages(fake_ollama: Fa
     llm = OllamaLLM(
         host=fake_ollama.url,
         model="llama3.2:1b",
-        temperature=0.2,
-        top_p=0.5,
-        num_ctx=8192,
-        num_predict=100,
-        seed=7,
-        stop=["用户："],
+        sampling=Sampling(
+            temperature=0.2, top_p=0.5, num_ctx=8192, num_predict=100, seed=7, stop=("用户：",)
+        ),
         keep_alive="-1",
     )
     await collect(llm, HELLO)
@@ -81,7 +80,7 @@ async def test_from_config_defaults_the_model_and_keeps_duration_strings(fake_ol
     config = Config()
     config.llm.host = fake_ollama.url
     config.llm.num_ctx = 2048
-    llm = OllamaLLM.from_config(config)
+    llm = OllamaLLM.from_config(config.llm)
     assert llm.model == "qwen2.5:3b"
     await collect(llm, HELLO)
     await llm.aclose()
@@ -96,7 +95,7 @@ async def test_long_history_is_trimmed_to_the_context(fake_ollama: FakeOllama) -
     for i in range(50):
         messages += [Message("user", f"问题{i}" + "字" * 40), Message("assistant", f"回答{i}" + "字" * 40)]
     messages.append(Message("user", "最新的问题"))
-    llm = OllamaLLM(host=fake_ollama.url, num_ctx=1024, num_predict=256)
+    llm = OllamaLLM(host=fake_ollama.url, sampling=Sampling(num_ctx=1024, num_predict=256))
     deltas, error = await collect(llm, messages)
     await llm.aclose()
 
@@ -110,7 +109,7 @@ async def test_long_history_is_trimmed_to_the_context(fake_ollama: FakeOllama) -
 
 
 async def test_warm_up_sends_the_load_request_with_the_chat_options(fake_ollama: FakeOllama) -> None:
-    llm = OllamaLLM(host=fake_ollama.url, num_ctx=8192, keep_alive="10m")
+    llm = OllamaLLM(host=fake_ollama.url, sampling=Sampling(num_ctx=8192), keep_alive="10m")
     await llm.warm_up()
     await llm.aclose()
 
@@ -171,7 +170,7 @@ async def test_other_http_errors_carry_the_servers_message(fake_ollama: FakeOlla
 
 async def test_silent_server_times_out_naming_the_timeout(fake_ollama: FakeOllama) -> None:
     fake_ollama.stall_after_chunks = 2
-    llm = OllamaLLM(host=fake_ollama.url, read_timeout_s=0.3)
+    llm = OllamaLLM(host=fake_ollama.url, timeouts=HttpTimeouts(read_s=0.3))
     deltas, error = await collect(llm, HELLO)
     await llm.aclose()
     assert len(deltas) == 2
@@ -208,7 +207,7 @@ def _break(server: FakeOllama, attribute: str, value: Any) -> Callable[[], None]
 async def test_the_same_instance_works_again_after_a_failure(
     fake_ollama: FakeOllama, attribute: str, value: Any, error_type: type[Exception]
 ) -> None:
-    llm = OllamaLLM(host=fake_ollama.url, read_timeout_s=0.3)
+    llm = OllamaLLM(host=fake_ollama.url, timeouts=HttpTimeouts(read_s=0.3))
     repair = _break(fake_ollama, attribute, value)
     _, error = await collect(llm, HELLO)
     assert isinstance(error, error_type)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from localvoice.backends.llm.http_chat import HttpTimeouts
 from localvoice.backends.llm.openai_compat import OpenAICompatLLM
-from localvoice.config import Config
+from localvoice.backends.llm.sampling import Sampling
+from localvoice.config import Config, load_config
 from localvoice.errors import BackendError, BackendUnavailableError, LocalVoiceError, ModelNotFoundError
 from localvoice.events import Message
 from localvoice.protocols import LLM
@@ -67,11 +70,7 @@ async def test_sends_the_options_and_the_callers_messages(fake_ollama: FakeOllam
     llm = OpenAICompatLLM(
         base(fake_ollama) + "/",
         model="llama3.2:1b",
-        temperature=0.2,
-        top_p=0.5,
-        num_predict=100,
-        seed=7,
-        stop=["用户："],
+        sampling=Sampling(temperature=0.2, top_p=0.5, num_predict=100, seed=7, stop=("用户：",)),
     )
     await collect(llm, HELLO)
     await llm.aclose()
@@ -90,7 +89,7 @@ async def test_sends_the_options_and_the_callers_messages(fake_ollama: FakeOllam
 
 
 async def test_unlimited_length_and_random_seed_are_left_to_the_server(fake_ollama: FakeOllama) -> None:
-    llm = OpenAICompatLLM(base(fake_ollama), num_predict=-1, seed=-1)
+    llm = OpenAICompatLLM(base(fake_ollama), sampling=Sampling(num_predict=-1, seed=-1))
     await collect(llm, HELLO)
     await llm.aclose()
     [request] = chat_requests(fake_ollama)
@@ -98,7 +97,7 @@ async def test_unlimited_length_and_random_seed_are_left_to_the_server(fake_olla
 
 
 async def test_max_tokens_cuts_the_reply(fake_ollama: FakeOllama) -> None:
-    llm = OpenAICompatLLM(base(fake_ollama), num_predict=2)
+    llm = OpenAICompatLLM(base(fake_ollama), sampling=Sampling(num_predict=2))
     deltas, error = await collect(llm, HELLO)
     await llm.aclose()
     assert error is None and deltas == HELLO_REPLY[:2]
@@ -116,29 +115,32 @@ async def test_api_key_is_sent_as_a_bearer_token_only_when_set(fake_ollama: Fake
     assert len(without_key) == 3 and all(header(r, "Authorization") is None for r in without_key)
 
 
-def test_from_config_defaults_to_ollamas_v1_and_reads_the_key_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
-    config = Config()
+def test_from_config_defaults_to_ollamas_v1_and_takes_the_key_config_resolved(tmp_path: Path) -> None:
+    empty = tmp_path / "config.toml"
+    empty.write_text("")
+    config = load_config(empty, environ={"OPENAI_API_KEY": "sk-env"})
     config.llm.host = "localhost:11500"  # an OLLAMA_HOST form
-    llm = OpenAICompatLLM.from_config(config)
+    llm = OpenAICompatLLM.from_config(config.llm)
     assert llm.base_url == "http://localhost:11500/v1"
     assert llm.model == "qwen2.5:3b"
-    assert llm._headers == {"Authorization": "Bearer sk-env"}
+    assert llm._http.headers == {"Authorization": "Bearer sk-env"}
 
     config.llm.openai_url = "http://127.0.0.1:8000/v1/"
     config.llm.api_key = "sk-config"
     config.llm.model = "Qwen/Qwen2.5-3B-Instruct"
-    llm = OpenAICompatLLM.from_config(config)
+    llm = OpenAICompatLLM.from_config(config.llm)
     assert llm.base_url == "http://127.0.0.1:8000/v1"
     assert llm.model == "Qwen/Qwen2.5-3B-Instruct"
-    assert llm._headers == {"Authorization": "Bearer sk-config"}
+    assert llm._http.headers == {"Authorization": "Bearer sk-config"}
 
-    monkeypatch.delenv("OPENAI_API_KEY")
     config.llm.api_key = ""
-    assert OpenAICompatLLM.from_config(config)._headers == {}
+    assert OpenAICompatLLM.from_config(config.llm)._http.headers == {}
     assert load_backend_class("llm", "openai") is OpenAICompatLLM
+
+
+def test_the_backend_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    assert OpenAICompatLLM.from_config(Config().llm)._http.headers == {}
 
 
 async def test_long_history_is_trimmed_to_the_context(fake_ollama: FakeOllama) -> None:
@@ -146,7 +148,7 @@ async def test_long_history_is_trimmed_to_the_context(fake_ollama: FakeOllama) -
     for i in range(50):
         messages += [Message("user", f"问题{i}" + "字" * 40), Message("assistant", f"回答{i}" + "字" * 40)]
     messages.append(Message("user", "最新的问题"))
-    llm = OpenAICompatLLM(base(fake_ollama), num_ctx=1024, num_predict=256)
+    llm = OpenAICompatLLM(base(fake_ollama), sampling=Sampling(num_ctx=1024, num_predict=256))
     deltas, error = await collect(llm, messages)
     await llm.aclose()
 
@@ -160,7 +162,9 @@ async def test_long_history_is_trimmed_to_the_context(fake_ollama: FakeOllama) -
 
 
 async def test_warm_up_checks_the_model_list_then_asks_for_one_token(fake_ollama: FakeOllama) -> None:
-    llm = OpenAICompatLLM(base(fake_ollama), model="llama3.2", temperature=0.3)  # means llama3.2:latest
+    llm = OpenAICompatLLM(
+        base(fake_ollama), model="llama3.2", sampling=Sampling(temperature=0.3)
+    )  # means llama3.2:latest
     with pytest.raises(ModelNotFoundError) as raised:
         await llm.warm_up()
     message = str(raised.value)
@@ -248,7 +252,7 @@ async def test_error_chunk_mid_stream_comes_after_the_deltas_already_sent(fake_o
 
 async def test_silent_server_times_out_naming_the_timeout(fake_ollama: FakeOllama) -> None:
     fake_ollama.stall_after_chunks = 2
-    llm = OpenAICompatLLM(base(fake_ollama), read_timeout_s=0.3)
+    llm = OpenAICompatLLM(base(fake_ollama), timeouts=HttpTimeouts(read_s=0.3))
     deltas, error = await collect(llm, HELLO)
     await llm.aclose()
     assert deltas == HELLO_REPLY[:2]
@@ -283,7 +287,7 @@ async def test_something_that_is_not_openai_compatible_is_named_so(
 async def test_the_same_instance_works_again_after_a_failure(
     fake_ollama: FakeOllama, attribute: str, value: Any
 ) -> None:
-    llm = OpenAICompatLLM(base(fake_ollama), read_timeout_s=0.3)
+    llm = OpenAICompatLLM(base(fake_ollama), timeouts=HttpTimeouts(read_s=0.3))
     setattr(fake_ollama, attribute, value)
     _, error = await collect(llm, HELLO)
     assert isinstance(error, BackendError)
@@ -359,7 +363,7 @@ def _scripted(llm: OpenAICompatLLM, content_type: str, body: bytes) -> None:
     def reply(_request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"content-type": content_type}, content=body)
 
-    llm._client = httpx.AsyncClient(base_url=llm.base_url, transport=httpx.MockTransport(reply))
+    llm._http._client = httpx.AsyncClient(base_url=llm.base_url, transport=httpx.MockTransport(reply))
 
 
 async def test_reads_comments_event_fields_crlf_null_content_and_usage_chunks() -> None:

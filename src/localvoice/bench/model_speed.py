@@ -12,6 +12,7 @@ from typing import Any
 
 from localvoice.backends.asr.faster_whisper import FasterWhisperASR
 from localvoice.backends.llm.llama_cpp import PACKAGED_MODELS, LlamaCppLLM
+from localvoice.backends.llm.sampling import Sampling
 from localvoice.backends.tts.packaged import PackagedTTS
 from localvoice.bench.questions import Question, load_questions, pick
 from localvoice.bench.result import ScenarioResult
@@ -75,10 +76,7 @@ async def _llm(
         llm = LlamaCppLLM(
             name,
             system_prompt=config.llm.system,
-            temperature=0.0,
-            seed=42,
-            num_predict=LLM_PREDICT,
-            num_ctx=2048,
+            sampling=Sampling(temperature=0.0, seed=42, num_predict=LLM_PREDICT, num_ctx=2048),
         )
         started = time.perf_counter()
         await llm.load()

@@ -22,26 +22,22 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import llama_cpp
 
 from localvoice.backends.llm.history import trim_history
-from localvoice.backends.llm.sampling import sampling_options
+from localvoice.backends.llm.sampling import DEFAULT_SAMPLING, Sampling
+from localvoice.config import LLMConfig
 from localvoice.errors import BackendError, ConfigError, ModelIntegrityError
 from localvoice.events import Message
 from localvoice.models.packaged import ensure_model
-
-if TYPE_CHECKING:
-    from localvoice.config import Config
 
 log = logging.getLogger(__name__)
 
 # Chosen by bench/compare_llms.py; see docs/llm_choice.md.
 DEFAULT_PACKAGED_MODEL = "qwen2.5-coder-1.5b"
 PACKAGED_MODELS = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
-# Room kept for the reply when trimming history and num_predict is unlimited.
-_UNLIMITED_REPLY_RESERVE_TOKENS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +56,7 @@ class LlamaCppLLM:
         model: str = "",
         *,
         system_prompt: str = "",
-        temperature: float = 0.7,
-        num_ctx: int = 4096,
-        top_p: float = 0.9,
-        num_predict: int = 256,
-        seed: int = -1,
-        stop: Sequence[str] = (),
+        sampling: Sampling = DEFAULT_SAMPLING,
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
     ) -> None:
@@ -83,12 +74,7 @@ class LlamaCppLLM:
                 raise ConfigError(f"llm.model {str(path)!r} does not exist; give the path of a .gguf file")
             self._model_path = path
         self.system_prompt = system_prompt
-        self.temperature = temperature
-        self.num_ctx = num_ctx
-        self.top_p = top_p
-        self.num_predict = num_predict
-        self.seed = seed
-        self.stop = list(stop)
+        self.sampling = sampling  # read per reply; the context size only when the model loads
         self._n_threads = n_threads or physical_core_count()
         self._n_gpu_layers = n_gpu_layers
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-cpp")
@@ -97,13 +83,9 @@ class LlamaCppLLM:
         self.load_time_s: float | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> Self:
-        c = config.llm
-        return cls(
-            c.model,
-            system_prompt=c.system,
-            **sampling_options(c),
-        )
+    def from_config(cls, llm: LLMConfig, notify: Callable[[str], None] | None = None) -> Self:
+        """The same factory as the HTTP backends'; in-process generation has no stalls to report."""
+        return cls(llm.model, system_prompt=llm.system, sampling=Sampling.from_config(llm))
 
     @property
     def description(self) -> str:
@@ -184,7 +166,7 @@ class LlamaCppLLM:
         try:
             self._llama = llama_cpp.Llama(
                 model_path=str(self._model_path),
-                n_ctx=self.num_ctx,
+                n_ctx=self.sampling.num_ctx,
                 n_threads=self._n_threads,
                 n_threads_batch=self._n_threads,
                 n_gpu_layers=gpu_layers,
@@ -227,11 +209,14 @@ class LlamaCppLLM:
             if stop.is_set() or self._closed:
                 return
             llama = self._load_sync()
-            reserve = self.num_predict if self.num_predict > 0 else _UNLIMITED_REPLY_RESERVE_TOKENS
+            sampling = self.sampling
             kept = trim_history(
-                messages, self.num_ctx, count_tokens=self._count_tokens, reserve_tokens=reserve
+                messages,
+                sampling.num_ctx,
+                count_tokens=self._count_tokens,
+                reserve_tokens=sampling.reserve_tokens,
             )
-            for delta in self._deltas(llama, kept):
+            for delta in self._deltas(llama, kept, sampling):
                 if stop.is_set() or self._closed:
                     break
                 emit(delta)
@@ -240,15 +225,15 @@ class LlamaCppLLM:
         else:
             emit(_Finished())
 
-    def _deltas(self, llama: Any, messages: list[Message]) -> Iterator[str]:
+    def _deltas(self, llama: Any, messages: list[Message], sampling: Sampling) -> Iterator[str]:
         chunks = llama.create_chat_completion(
             messages=[m.to_api() for m in messages],
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_tokens=self.num_predict if self.num_predict > 0 else None,
-            stop=self.stop or None,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.num_predict if sampling.num_predict > 0 else None,
+            stop=list(sampling.stop) or None,
             # llama-cpp-python derives "no seed" from a fixed default, so draw a fresh one ourselves.
-            seed=self.seed if self.seed >= 0 else random.getrandbits(32),
+            seed=sampling.seed if sampling.seed >= 0 else random.getrandbits(32),
             stream=True,
         )
         # The stop flag is checked per yielded delta; llama-cpp-python yields every token except the
