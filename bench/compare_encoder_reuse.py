@@ -24,7 +24,7 @@ from localvoice.events import AudioClip
 
 
 async def main() -> None:
-    tts = PackagedTTS.from_config(Config())
+    tts = PackagedTTS.from_config(Config().tts)
     asr = FasterWhisperASR.from_config(Config())
     await tts.warm_up()
     await asr.warm_up()

@@ -31,7 +31,7 @@ QUESTIONS: list[tuple[str, str, str]] = [
 
 
 async def make(out_dir: Path) -> None:
-    tts = PackagedTTS.from_config(Config())
+    tts = PackagedTTS.from_config(Config().tts)
     if tts.notices:
         raise SystemExit("the packaged voices are not all installed: " + " ".join(tts.notices))
     await tts.warm_up()

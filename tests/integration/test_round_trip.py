@@ -89,7 +89,7 @@ def _edits(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def voices() -> AsyncIterator[tuple[PackagedTTS, FasterWhisperASR]]:
     config = Config()
-    tts = PackagedTTS.from_config(config)
+    tts = PackagedTTS.from_config(config.tts)
     asr = FasterWhisperASR.from_config(config)
     await tts.warm_up()
     await asr.warm_up()

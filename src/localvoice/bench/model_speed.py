@@ -112,7 +112,7 @@ async def _llm(
 
 
 async def _tts(config: Config, result: ScenarioResult, runs: int) -> None:
-    tts = PackagedTTS.from_config(config)
+    tts = PackagedTTS.from_config(config.tts)
     result.notes += list(tts.notices)
     try:
         for language, voice in tts.voices.items():

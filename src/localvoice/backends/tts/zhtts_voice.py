@@ -11,7 +11,6 @@ import collections
 import contextlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +66,8 @@ class ZhttsVoice:
 
     async def _start(self) -> asyncio.subprocess.Process:
         python = self._interpreter()
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-        # -I: isolated, so the worker can never import localvoice or the user's site packages.
+        # -I: isolated, so the worker can never import localvoice or the user's site packages (it
+        # also ignores PYTHON* variables; the worker quiets TensorFlow's logging itself).
         try:
             process = await asyncio.create_subprocess_exec(
                 str(python),
@@ -77,7 +76,6 @@ class ZhttsVoice:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env=env,
             )
         except OSError as error:
             raise BackendUnavailableError(

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime
 
-from localvoice.config import Config
+from localvoice.config import VADConfig
 from localvoice.errors import BadInputError, MissingExtraError, ModelIntegrityError
 from localvoice.events import INPUT_RATE_HZ, Pcm
 
@@ -68,8 +68,8 @@ class SileroVAD:
         self._context = np.zeros(CONTEXT_SAMPLES, dtype=np.float32)
 
     @classmethod
-    def from_config(cls, config: Config) -> Self:
-        del config  # the packaged model has nothing to configure; thresholds live in the segmenter
+    def from_config(cls, config: VADConfig) -> Self:
+        del config  # the packaged model has nothing to configure; the thresholds are the segmenter's
         return cls()
 
     def speech_probability(self, frame: Pcm) -> float:
