@@ -1,8 +1,8 @@
 """Backend names → lazily imported classes, so a missing extra only matters when it is used.
 
-Every backend class offers ``from_config(...) -> instance``. TTS and VAD backends take only their
-own config section (``config.tts``, ``config.vad``) and read no environment themselves, so what they
-use is what ``localvoice config show`` prints; LLM and ASR backends still take the whole ``Config``.
+Every backend class offers ``from_config(section, ...) -> instance``, built from its own config
+section only (``config.llm``, ``config.tts``, ``config.vad``; the ASR still takes the whole ``Config``)
+and reading no environment itself, so what a backend uses is what ``localvoice config show`` prints.
 """
 
 from __future__ import annotations
