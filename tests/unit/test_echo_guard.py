@@ -20,6 +20,12 @@ def test_units_split_chinese_by_character_and_english_by_word() -> None:
     assert units("ＡＢＣ　１２") == ["abc", "12"]  # full-width forms fold to ASCII
 
 
+def test_a_word_stops_at_a_cjk_character_and_korean_counts_by_word() -> None:
+    assert units("我用Python编程3个月") == ["我", "用", "python", "编", "程", "3", "个", "月"]
+    assert units("カタカナ") == ["カ", "タ", "カ", "ナ"]
+    assert units("안녕하세요 여러분") == ["안녕하세요", "여러분"]  # Korean spaces its words
+
+
 @pytest.mark.parametrize(
     "heard",
     [

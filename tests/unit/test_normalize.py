@@ -45,6 +45,11 @@ from localvoice.text.normalize import SpeechFilter, clean_for_speech
         ("Is a < b > c?", "Is a < b > c?"),
         ("  多余的   空白\n\n换行  ", "多余的空白换行"),
         ("Hello,   world.", "Hello, world."),
+        # spaces between CJK characters (text.script's definition, kana included) go
+        ("图片 **很** 可爱", "图片很可爱"),
+        ("动画 カタカナ 很 好看", "动画カタカナ很好看"),
+        ("| 名称 | 㐀 |", "名称，㐀"),  # an extension-A character makes a Chinese row too
+        ("한국어 단어", "한국어 단어"),  # Korean keeps the spaces between its words
     ],
 )
 def test_clean_for_speech(text: str, spoken: str) -> None:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from localvoice.text.script import Lang, dominant_language, split_by_script
+from localvoice.text import script
+from localvoice.text.script import Lang, count_cjk, dominant_language, has_cjk, is_cjk, split_by_script
 
 
 @pytest.mark.parametrize(
@@ -44,3 +48,36 @@ def test_dominant_language(text: str, lang: Lang) -> None:
 def test_split_by_script(text: str, runs: list[tuple[str, Lang]]) -> None:
     assert split_by_script(text) == runs
     assert "".join(part for part, _ in split_by_script(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("ch", "cjk"),
+    [
+        ("中", True),  # basic Han
+        ("㐀", True),  # extension A
+        ("豈", True),  # compatibility ideograph
+        ("の", True),  # hiragana
+        ("カ", True),  # katakana
+        ("한", False),  # Hangul: Korean spaces its words, so it is handled like Latin text
+        ("。", False),  # CJK punctuation is not a character
+        ("Ａ", False),  # nor is a full-width Latin letter
+        ("a", False),
+        ("1", False),
+    ],
+)
+def test_one_definition_of_a_cjk_character(ch: str, cjk: bool) -> None:
+    assert is_cjk(ch) is cjk
+    assert has_cjk(f"x{ch}y") is cjk
+    assert count_cjk(ch * 3) == (3 if cjk else 0)
+
+
+def test_no_other_module_spells_out_the_cjk_ranges() -> None:
+    """``text.script`` is the one place that says what a CJK character is (grep for the Han block)."""
+    source = Path(script.__file__).parents[1]
+    spelled = [
+        str(path.relative_to(source))
+        for path in source.rglob("*.py")
+        if path.name != "script.py"
+        and re.search(r"\\u4e00|\\u9fff|\\u3400|\\u3040|[一-龥]-[一-龥]", path.read_text(encoding="utf-8"))
+    ]
+    assert spelled == []

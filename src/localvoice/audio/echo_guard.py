@@ -5,12 +5,12 @@ voice and the recogniser turns it into a "user" transcript. ``SelfEchoGuard`` re
 assistant said recently and flags a transcript that is mostly made of those words, so the
 conversation can drop it instead of treating it as a barge-in or a new question.
 
-Matching is on normalised units: case, width, punctuation and spaces are ignored; Chinese (and other
-CJK) text counts character by character, other scripts word by word. A transcript is an echo when at
-least ``threshold`` of it lies in runs shared with the recent reply text. Runs must be long enough to
-be no coincidence (``min_run_weight``), so a user who repeats a word of the reply is not an echo, and
-transcripts too short to judge are never called echo: wrongly ignoring the user is worse than
-occasionally answering an echo.
+Matching is on normalised units: case, width, punctuation and spaces are ignored; CJK characters
+(``text.script.CJK_CLASS``) count one by one, other scripts (Korean included: it spaces its words)
+word by word. A transcript is an echo when at least ``threshold`` of it lies in runs shared with the
+recent reply text. Runs must be long enough to be no coincidence (``min_run_weight``), so a user who
+repeats a word of the reply is not an echo, and transcripts too short to judge are never called
+echo: wrongly ignoring the user is worse than occasionally answering an echo.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-# One CJK character, or a run of letters/digits (a word); everything else separates units.
-_UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]|[^\W_]+")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
+from localvoice.text.script import CJK_CLASS, is_cjk
+
+# One CJK character, or a run of other letters/digits (a word); everything else separates units.
+_UNIT = re.compile(f"[{CJK_CLASS}]|(?:(?![{CJK_CLASS}])[^\\W_])+")
 
 
 def units(text: str) -> list[str]:
@@ -33,7 +34,7 @@ def units(text: str) -> list[str]:
 
 def _weight(unit: str) -> int:
     # A word carries about as much as two Chinese characters.
-    return 1 if _CJK.fullmatch(unit) else 2
+    return 1 if is_cjk(unit) else 2
 
 
 @dataclass

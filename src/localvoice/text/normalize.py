@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from localvoice.text.script import CJK_CLASS, CJK_PUNCT_CLASS, has_cjk
+
 _HIDDEN_MARK: Final = re.compile(r"```|^[ \t]*~~~|<think>|</think>", re.MULTILINE)
 _CLOSING: Final = {"```": "```", "~~~": "~~~", "<think>": "</think>"}
 _HTML_TAG: Final = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
@@ -42,9 +44,8 @@ _SINGLE_UNDERSCORE: Final = re.compile(r"(?<!\w)_(?=[^\s_])|(?<=[^\s_])_(?!\w)",
 _EMPTY_BRACKETS: Final = re.compile(r"\(\s*\)|（\s*）|\[\s*\]")
 _SPACE_BEFORE_PUNCT: Final = re.compile(r"\s+([,.;:!?，。！？；：、）)」』”])")
 _SPACES: Final = re.compile(r"\s+")
-_CJK_GAP: Final = re.compile(
-    r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]) (?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])"
-)
+# A space between two CJK characters or CJK punctuation marks: Chinese is written without them.
+_CJK_GAP: Final = re.compile(f"(?<=[{CJK_CLASS}{CJK_PUNCT_CLASS}]) (?=[{CJK_CLASS}{CJK_PUNCT_CLASS}])")
 _PICTOGRAPHS: Final = re.compile(
     "["
     "\U0001f000-\U0001faff"  # emoji, symbols and pictographs, mahjong/cards, flags
@@ -134,5 +135,5 @@ def _table_row(line: str) -> str:
         return line
     cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
     cells = [cell for cell in cells if cell]
-    joiner = "，" if any("\u4e00" <= ch <= "\u9fff" for ch in line) else ", "
+    joiner = "，" if has_cjk(line) else ", "
     return joiner.join(cells)

@@ -7,15 +7,29 @@ from typing import Final, Literal
 
 Lang = Literal["zh", "en"]
 
-# Han ideographs (basic, extension A, compatibility) and the Japanese kana that can turn up in
-# Chinese text: all are spoken by the Chinese voice.
-_CJK_CLASS: Final = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_CHAR: Final = re.compile(f"[{_CJK_CLASS}]")
+# The one definition of a "CJK character" (use these, never a range of your own): Han ideographs
+# (basic, extension A, compatibility) and the Japanese kana that can turn up in Chinese text. Each is
+# read as one syllable by the Chinese voice, counted one by one, and written without spaces. Hangul
+# is deliberately not here: Korean puts spaces between words, so it is handled word by word like
+# Latin text, and neither voice speaks it.
+CJK_CLASS: Final = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# CJK punctuation and full-width forms (。，、「」 ！？ Ａ１): not characters, but written without spaces too.
+CJK_PUNCT_CLASS: Final = "\u3000-\u303f\uff00-\uffef"
+_CJK_CHAR: Final = re.compile(f"[{CJK_CLASS}]")
 _LATIN_WORD: Final = re.compile(r"[A-Za-zÀ-ɏ]+(?:'[A-Za-z]+)?")
 
 
 def is_cjk(ch: str) -> bool:
+    """True for one CJK character (see ``CJK_CLASS``)."""
     return _CJK_CHAR.fullmatch(ch) is not None
+
+
+def count_cjk(text: str) -> int:
+    return len(_CJK_CHAR.findall(text))
+
+
+def has_cjk(text: str) -> bool:
+    return _CJK_CHAR.search(text) is not None
 
 
 def _is_latin(ch: str) -> bool:
@@ -29,7 +43,7 @@ def dominant_language(text: str) -> Lang:
     the other is a fair measure of how much of the clause each voice would speak. Ties, and clauses
     with neither (digits, punctuation), go to Chinese: the assistant is Chinese first.
     """
-    cjk_chars = len(_CJK_CHAR.findall(text))
+    cjk_chars = count_cjk(text)
     english_words = len(_LATIN_WORD.findall(text))
     return "en" if english_words > cjk_chars else "zh"
 
