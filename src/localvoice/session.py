@@ -16,6 +16,7 @@ from localvoice.clock import Clock
 from localvoice.config import Config
 from localvoice.conversation import Conversation, Observer
 from localvoice.live import LiveLoop, LiveSettings
+from localvoice.now import time_teller
 from localvoice.protocols import ASR, LLM, TTS, VAD, AudioSink, AudioSource
 from localvoice.reply import ReplySettings
 from localvoice.transcript_log import TranscriptLog
@@ -84,6 +85,7 @@ class Session:
             settings=ReplySettings.from_config(self.config),
             log=log,
             observers=observers,
+            now_line=time_teller(self.config.llm),
         )
 
     def live_loop(
