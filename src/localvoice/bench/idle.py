@@ -13,15 +13,11 @@ import numpy as np
 
 from localvoice.audio.echo import make_echo_canceller
 from localvoice.audio.paced_source import PacedFileSource
-from localvoice.audio.segmenter import Segmenter
 from localvoice.audio.sinks import PacedSink
-from localvoice.backends.vad.silero import SileroVAD
 from localvoice.bench.result import ScenarioResult
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
-from localvoice.conversation import Conversation
 from localvoice.events import INPUT_RATE_HZ, OUTPUT_RATE_HZ, AudioClip
-from localvoice.live import LiveLoop, LiveSettings
 from localvoice.session import Session
 
 WINDOW_S = 10.0
@@ -40,18 +36,10 @@ async def run_idle(config: Config, runs: int = 2) -> ScenarioResult:
         assert session.asr is not None and session.llm is not None and session.tts is not None
         for _ in range(runs):
             clock = MonotonicClock()
-            conversation = Conversation(session.llm, session.tts, PacedSink(clock, OUTPUT_RATE_HZ), clock)
+            conversation = session.conversation(PacedSink(clock, OUTPUT_RATE_HZ), clock)
             echo = make_echo_canceller(enabled=True)
-            loop = LiveLoop(
-                conversation,
-                session.asr,
-                PacedFileSource(quiet_room, clock),
-                Segmenter(SileroVAD(), config.vad),
-                echo,
-                clock,
-                LiveSettings(),
-                lambda event: None,
-            )
+            quiet = PacedFileSource(quiet_room, clock)
+            loop = session.live_loop(conversation, quiet, clock, lambda event: None, echo=echo)
             cpu_start, wall_start = time.process_time(), time.perf_counter()
             await loop.run()
             cpu = time.process_time() - cpu_start

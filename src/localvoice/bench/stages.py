@@ -13,18 +13,14 @@ import contextlib
 import time
 from typing import Any
 
-from localvoice.audio.echo import NullEchoCanceller
 from localvoice.audio.paced_source import PacedFileSource
-from localvoice.audio.segmenter import Segmenter
 from localvoice.audio.sinks import PacedSink
-from localvoice.backends.vad.silero import SileroVAD
 from localvoice.bench.machine import OtherLoad
 from localvoice.bench.questions import Question, load_questions, pick
 from localvoice.bench.result import ScenarioResult
 from localvoice.bench.speech_bounds import speech_bounds
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
-from localvoice.conversation import Conversation
 from localvoice.events import (
     OUTPUT_RATE_HZ,
     ConversationEvent,
@@ -33,8 +29,6 @@ from localvoice.events import (
     TranscriptReady,
     TurnTimings,
 )
-from localvoice.live import LiveLoop, LiveSettings
-from localvoice.reply import ReplySettings
 from localvoice.session import Session
 
 LEAD_S = 0.3
@@ -64,32 +58,11 @@ async def _one_turn(session: Session, config: Config, question: Question) -> dic
     def record(event: ConversationEvent) -> None:
         seen.append((clock.now(), event))
 
-    conversation = Conversation(
-        session.llm,
-        session.tts,
-        sink,
-        clock,
-        system_prompt=config.llm.system,
-        settings=ReplySettings.from_config(config),
-        observers=[record],
-    )
+    conversation = session.conversation(sink, clock, observers=[record])
     source = PacedFileSource(
         audio, clock, leading_silence_s=LEAD_S, trailing_silence_s=TRAIL_S + REPLY_TIMEOUT_S
     )
-    loop = LiveLoop(
-        conversation,
-        session.asr,
-        source,
-        Segmenter(SileroVAD(), config.vad),
-        NullEchoCanceller(),
-        clock,
-        LiveSettings(
-            min_interrupt_ms=config.conversation.min_interrupt_ms,
-            language=config.asr.language or None,
-            early_language=config.asr.early_language_detection,
-        ),
-        record,
-    )
+    loop = session.live_loop(conversation, source, clock, record, mode="full-duplex")
     others = OtherLoad()
     others.start()
     listening = asyncio.create_task(loop.run())
