@@ -33,7 +33,9 @@ class FlakySink(PacedSink):
         return super().enqueue(clip)
 
 
-def build(tmp_path: Path, sink: PacedSink, clock: VirtualClock) -> tuple[Conversation, list[ConversationEvent]]:
+def build(
+    tmp_path: Path, sink: PacedSink, clock: VirtualClock
+) -> tuple[Conversation, list[ConversationEvent]]:
     events: list[ConversationEvent] = []
     llm = ScriptedLLM(clock, pieces_every(0.02, REPLY))
     conversation = Conversation(
@@ -56,7 +58,9 @@ async def test_a_speaker_failure_mid_reply_is_one_line_and_the_session_goes_on(t
     assert second.error is None and second.heard == REPLY
     assert conversation.state is ConversationState.LISTENING
     assert [m.role for m in conversation.history] == ["user", "assistant", "user", "assistant"]
-    assert [e.message for e in events if isinstance(e, ErrorOccurred)] == ["the speaker went away (unplugged?)"]
+    assert [e.message for e in events if isinstance(e, ErrorOccurred)] == [
+        "the speaker went away (unplugged?)"
+    ]
     records = read_log(TranscriptLog(tmp_path).path)
     assert [r["error"] for r in records] == ["the speaker went away (unplugged?)", None]
 

@@ -36,17 +36,23 @@ def test_turn_end(text: str, expected: TurnEnd) -> None:
     assert turn_end(text) is expected
 
 
-@pytest.mark.parametrize("text", ["停", "停一下。", "等一下", "别说了！", "Stop.", "stop", "Wait!", "Hold on."])
+@pytest.mark.parametrize(
+    "text", ["停", "停一下。", "等一下", "别说了！", "Stop.", "stop", "Wait!", "Hold on."]
+)
 def test_stop_commands(text: str) -> None:
     assert is_stop_command(text)
 
 
-@pytest.mark.parametrize("text", ["停一下，今天天气怎么样？", "不要停", "Stop the music and tell me a joke", "停车场在哪"])
+@pytest.mark.parametrize(
+    "text", ["停一下，今天天气怎么样？", "不要停", "Stop the music and tell me a joke", "停车场在哪"]
+)
 def test_not_only_a_stop(text: str) -> None:
     assert not is_stop_command(text)
 
 
-@pytest.mark.parametrize("text", ["嗯", "嗯嗯。", "对对对", "好的", "OK.", "Okay", "uh-huh", "Yeah.", "", "。"])
+@pytest.mark.parametrize(
+    "text", ["嗯", "嗯嗯。", "对对对", "好的", "OK.", "Okay", "uh-huh", "Yeah.", "", "。"]
+)
 def test_backchannels(text: str) -> None:
     assert is_backchannel(text)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from localvoice.audio.echo import NullEchoCanceller
 from localvoice.audio.segmenter import Segmenter
 from localvoice.audio.sinks import PacedSink
@@ -91,9 +93,17 @@ def first_audio_at(run: Run) -> float:
     return min(b.start_s for b in run.sink.played)
 
 
-async def test_a_question_with_a_pause_is_one_turn(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("asr_delay_s", "first_token_s"), [(0.3, 0.2), (1.0, 1.0)])
+async def test_a_question_with_a_pause_is_one_turn(
+    tmp_path: Path, asr_delay_s: float, first_token_s: float
+) -> None:
     # "我想问一下，" … 0.6 s … "明天北京的天气怎么样？": the comma says more is coming.
-    run = await converse(tmp_path, [(0.5, 1.5, 400.0), (2.1, 4.0, 500.0)])
+    run = await converse(
+        tmp_path,
+        [(0.5, 1.5, 400.0), (2.1, 4.0, 500.0)],
+        asr_delay_s=asr_delay_s,
+        first_token_s=first_token_s,
+    )
     assert run.asked() == ["我想问一下，明天北京的天气怎么样？"], "answered once, both halves"
     assert run.logged_users() == ["我想问一下，明天北京的天气怎么样？"]
     assert len(run.finished()) == 1
@@ -121,15 +131,23 @@ async def test_speech_resuming_before_the_first_answer_audio_joins_the_turn(tmp_
     assert all(b.start_s > 4.2 for b in run.sink.played), "nothing played over the user"
 
 
-async def test_an_interruption_with_a_pause_becomes_one_next_turn(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("asr_delay_s", "first_token_s"), [(0.3, 0.2), (1.0, 1.0)])
+async def test_an_interruption_with_a_pause_becomes_one_next_turn(
+    tmp_path: Path, asr_delay_s: float, first_token_s: float
+) -> None:
     # Over a long story: "停一下。" (barge-in by length) … 0.7 s … "今天天气怎么样？".
-    run = await converse(tmp_path, [(0.5, 1.5, 300.0), (4.0, 4.8, 600.0), (5.5, 7.0, 700.0)])
+    run = await converse(
+        tmp_path,
+        [(0.5, 1.5, 300.0), (5.0, 5.8, 600.0), (6.5, 8.0, 700.0)],
+        asr_delay_s=asr_delay_s,
+        first_token_s=first_token_s,
+    )
     assert run.asked() == ["讲个故事吧。", "停一下。今天天气怎么样？"]
     story, answer = run.finished()
     assert story.interrupted and not answer.interrupted
     assert run.logged_users() == ["讲个故事吧。", "停一下。今天天气怎么样？"]
     # The story stopped at once: 0.5 s into the interruption, not after it.
-    assert max(b.start_s for b in run.sink.played if b.start_s < 5.0) <= 4.5 + 0.1
+    assert max(b.start_s for b in run.sink.played if b.start_s < 6.0) <= 5.5 + 0.1
 
 
 async def test_a_bare_stop_stops_and_listens(tmp_path: Path) -> None:
@@ -168,3 +186,12 @@ async def test_noise_while_thinking_still_gets_the_question_answered(tmp_path: P
     assert run.asked()[-1] == "今天天气怎么样？"
     assert run.logged_users() == ["今天天气怎么样？"]
     assert any(isinstance(e, ReplyAudioStarted) for e in run.events)
+
+
+async def test_a_stop_before_the_answer_cancels_the_question(tmp_path: Path) -> None:
+    # The user asks, then says "停" while the assistant is still thinking: nothing is answered.
+    run = await converse(
+        tmp_path, [(0.5, 1.5, 700.0), (2.6, 2.95, 800.0)], asr_delay_s=0.3, first_token_s=1.5
+    )
+    assert run.finished() == [] and run.sink.played == []
+    assert not run.log.path.exists() or run.logged_users() == []
