@@ -47,8 +47,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# -ra lists every skip; LOCALVOICE_STRICT_SKIPS=1 makes a skip a failure (see tests/conftest.py).
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	LOCALVOICE_STRICT_SKIPS=1 $(BIN)/pytest -q -ra
 
 test: setup lint typecheck unit
 
