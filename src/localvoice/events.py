@@ -1,8 +1,11 @@
 """Plain data that flows through the pipeline and out to observers.
 
 Audio inside the pipeline is int16 mono PCM held in numpy arrays: 16 kHz on the way in, the TTS
-voice's own rate on the way out. Every item of a reply carries its ``turn`` number; when the user
-barges in the turn advances and anything stamped with an older turn is stale and dropped.
+voice's own rate on the way out. ``Conversation`` numbers the turns (the number goes up when a reply
+starts) and every event of a reply carries its ``turn``, so observers can tell which reply an event
+belongs to, and the conversation's state follows only the current turn's events. Barge-in does not
+work by comparing numbers: it cancels the reply's tasks and clears the sink, so nothing of the old
+reply is left to play.
 """
 
 from __future__ import annotations
