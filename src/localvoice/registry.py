@@ -1,8 +1,9 @@
 """Backend names → lazily imported classes, so a missing extra only matters when it is used.
 
 Every backend class offers ``from_config(section, ...) -> instance``, built from its own config
-section only (``config.llm``, ``config.tts``, ``config.vad``; the ASR still takes the whole ``Config``)
-and reading no environment itself, so what a backend uses is what ``localvoice config show`` prints.
+section only (``config.llm``, ``config.tts``; the ASR still takes the whole ``Config``) and reading no
+environment itself, so what a backend uses is what ``localvoice config show`` prints. The VAD has one
+implementation (Silero, ``SileroVAD.from_config(config.vad)``), imported where it is used.
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ BACKENDS: dict[str, dict[str, BackendSpec]] = {
     },
     "tts": {
         "packaged": BackendSpec("localvoice.backends.tts.packaged:PackagedTTS", "tts"),
-    },
-    "vad": {
-        "silero": BackendSpec("localvoice.backends.vad.silero:SileroVAD", "asr"),
     },
 }
 
