@@ -60,6 +60,8 @@ def test_chat_and_turn_take_set_after_the_command(tmp_path: Path) -> None:
         ["doctor", "--config", "/no/such/config.toml"],
         ["devices", "extra"],
         ["nonsense"],
+        ["bench", "overhead", "--out-dir", "/proc/no/such/folder"],
+        ["bench", "overhead", "--json", "/proc/no/such/folder/results.json"],
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str]) -> None:
@@ -67,6 +69,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str]) -> No
     assert result.returncode == 2, (argv, result.stderr)
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.slow  # loads the voices before it writes
+def test_an_unwritable_output_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_cli("say", "你好。", "--out", "/proc/no/such/folder/hello.wav", log_dir=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert (
+        result.stderr.splitlines()[-1]
+        == "localvoice: cannot use /proc/no/such/folder: No such file or directory"
+    )
 
 
 def test_help_shows_examples(tmp_path: Path) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from localvoice.cli.parser import examples
 from localvoice.config import Config, load_config
-from localvoice.errors import LocalVoiceError
+from localvoice.errors import BadInputError, LocalVoiceError
 
 SCENARIO_HELP = (
     "overhead (pipeline cost with instant fakes), barge_in (user speech → silence), idle (CPU while listening to a quiet room), stages (every stage "
@@ -64,8 +65,19 @@ async def run_bench(args: argparse.Namespace, config: Config) -> int:
         runs=args.runs, turns=args.turns, questions=args.questions, out_dir=args.out_dir, json_path=args.json
     )
     check_options(options)
+    for folder in (args.out_dir, *([args.json.parent] if args.json else [])):
+        _check_writable(folder)  # before minutes of measuring, not after
     await run_scenarios(names, config, options)
     return 0
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInputError(f"cannot write results to {folder}: {error.strerror or error}") from None
+    if not os.access(folder, os.W_OK):
+        raise BadInputError(f"cannot write results to {folder}: permission denied")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

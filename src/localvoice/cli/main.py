@@ -12,7 +12,7 @@ from typing import cast
 from localvoice import __version__
 from localvoice.cli.parser import Parser, add_config_options, config_sources, examples
 from localvoice.config import load_config
-from localvoice.errors import LocalVoiceError
+from localvoice.errors import BadInputError, LocalVoiceError
 
 # Shown under each command's --help (the nested actions of models and config carry their own).
 EXAMPLES: dict[str, tuple[str, ...]] = {
@@ -88,6 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LocalVoiceError as error:
         print(f"localvoice: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        if error.filename is None:  # not about a path the user gave: a bug, keep the traceback
+            raise
+        print(f"localvoice: cannot use {error.filename}: {error.strerror or error}", file=sys.stderr)
+        return BadInputError.exit_code
     except KeyboardInterrupt:
         print("", file=sys.stderr)
         return 130
