@@ -75,10 +75,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str]) -> No
 def test_an_unwritable_output_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = run_cli("say", "你好。", "--out", "/proc/no/such/folder/hello.wav", log_dir=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert (
-        result.stderr.splitlines()[-1]
-        == "localvoice: cannot use /proc/no/such/folder: No such file or directory"
-    )
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("localvoice: cannot use /proc/no") and last.endswith("No such file or directory")
 
 
 def test_help_shows_examples(tmp_path: Path) -> None:
