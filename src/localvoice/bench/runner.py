@@ -37,6 +37,7 @@ DEFAULT_RUNS = {
     "latency": 2,
     "streaming_vs_naive": 1,
     "models": 2,
+    "turn_taking": 1,
 }
 
 
@@ -86,6 +87,17 @@ async def _models(config: Config, options: BenchOptions) -> ScenarioResult:
     return await run_models(config, runs_for("models", options), options.questions)
 
 
+async def _turn_taking(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.turn_taking import run_turn_taking
+
+    return await run_turn_taking(
+        config,
+        runs_for("turn_taking", options),
+        log_root=options.out_dir / "turn_taking_logs",
+        progress=lambda line: print(line, flush=True),
+    )
+
+
 # In the order they run: the quick fake-based ones first, then those that load real models.
 SCENARIOS: dict[str, Scenario] = {
     "overhead": _overhead,
@@ -95,6 +107,7 @@ SCENARIOS: dict[str, Scenario] = {
     "latency": _latency,
     "streaming_vs_naive": _streaming_vs_naive,
     "models": _models,
+    "turn_taking": _turn_taking,
 }
 
 

@@ -1,0 +1,124 @@
+"""A microphone that talks like a person following a script: 20 ms blocks of silence in real time, with
+each fragment spliced in once its trigger has fired (a fixed time, a pause after the previous fragment,
+or a delay after the assistant's Nth reply audio started or it began thinking).
+
+Causal to the block: a fragment starts in the first block whose capture time is at or after its due
+time, and a due time is known only once the event behind it has been seen, so a busy event loop delays
+speech the way a slow listener would, never the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from localvoice.bench.speech_bounds import speech_bounds
+from localvoice.bench.turn_scenarios import Say
+from localvoice.clock import Clock
+from localvoice.events import (
+    INPUT_RATE_HZ,
+    AudioClip,
+    ConversationEvent,
+    ConversationState,
+    Pcm,
+    ReplyAudioStarted,
+    StateChanged,
+)
+
+_MARGIN_S = 0.03  # kept around a fragment's speech when its clip is trimmed
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """Clock times at which one step's speech started and ended."""
+
+    onset_s: float
+    end_s: float
+
+
+def trimmed(clip: AudioClip) -> tuple[Pcm, float, float]:
+    """The clip cut to its speech (± a margin) and the speech bounds within the cut, in seconds."""
+    onset, end = speech_bounds(clip)
+    first = max(0, round((onset - _MARGIN_S) * INPUT_RATE_HZ))
+    last = min(len(clip.samples), round((end + _MARGIN_S) * INPUT_RATE_HZ))
+    return clip.samples[first:last], onset - first / INPUT_RATE_HZ, end - first / INPUT_RATE_HZ
+
+
+class ScriptedMicrophone:
+    """Implements ``protocols.AudioSource``; register ``observe`` with the conversation and live loop."""
+
+    def __init__(
+        self, steps: Sequence[Say], clips: Mapping[str, AudioClip], clock: Clock, block_ms: int = 20
+    ) -> None:
+        self._steps = list(steps)
+        self._audio = {name: trimmed(clip) for name, clip in clips.items()}
+        self._clock = clock
+        self._block = INPUT_RATE_HZ * block_ms // 1000
+        self.said: list[Said | None] = [None] * len(self._steps)
+        self.reply_audio_at: list[float] = []  # clock time of each ReplyAudioStarted, in order
+        self.thinking_at: list[float] = []
+        self.started_s: float | None = None
+        self._closed = False
+
+    @property
+    def finished(self) -> bool:
+        """Every step has been said and the last one's speech is over."""
+        last = self.said[-1] if self.said else None
+        return last is not None and self._clock.now() >= last.end_s
+
+    def waiting_for(self) -> int | None:
+        """Index of the step not yet said, if any."""
+        return next((i for i, said in enumerate(self.said) if said is None), None)
+
+    def observe(self, event: ConversationEvent) -> None:
+        if isinstance(event, ReplyAudioStarted):
+            self.reply_audio_at.append(self._clock.now())
+        elif isinstance(event, StateChanged) and event.state is ConversationState.THINKING:
+            self.thinking_at.append(self._clock.now())
+
+    def _due(self, index: int) -> float | None:
+        """When the block that starts step ``index`` may begin: its speech onset lands ``delay_s``
+        after the trigger, never before the trigger was seen."""
+        step = self._steps[index]
+        if step.trigger == "start":
+            assert self.started_s is not None
+            base: float | None = self.started_s
+        elif step.trigger == "after_previous":
+            previous = self.said[index - 1] if index > 0 else None
+            base = None if previous is None else previous.end_s
+        else:
+            seen = self.reply_audio_at if step.trigger == "reply_audio" else self.thinking_at
+            base = seen[step.nth - 1] if len(seen) >= step.nth else None
+        if base is None:
+            return None
+        return max(base, base + step.delay_s - self._audio[step.fragment][1])
+
+    async def stream_frames(self) -> AsyncIterator[Pcm]:
+        self.started_s = start = self._clock.now()
+        position = 0  # samples handed out so far
+        speaking: Pcm | None = None
+        offset = 0
+        while not self._closed:
+            at = start + position / INPUT_RATE_HZ  # capture time of the block about to be made
+            index = self.waiting_for()
+            if speaking is None and index is not None:
+                due = self._due(index)
+                if due is not None and due <= at + 1e-9:
+                    speaking, onset, end = self._audio[self._steps[index].fragment]
+                    offset = 0
+                    self.said[index] = Said(at + onset, at + end)
+            block = np.zeros(self._block, dtype=np.int16)
+            if speaking is not None:
+                part = speaking[offset : offset + self._block]
+                block[: len(part)] = part
+                offset += self._block
+                if offset >= len(speaking):
+                    speaking = None
+            position += self._block
+            await self._clock.sleep(start + position / INPUT_RATE_HZ - self._clock.now())
+            yield block
+
+    async def aclose(self) -> None:
+        self._closed = True
