@@ -21,10 +21,17 @@ def strict_skips() -> bool:
     return os.environ.get(STRICT_ENV, "") == "1" or os.environ.get("CI", "").lower() in ("true", "1")
 
 
+_STRICT = pytest.StashKey[bool]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "allow_skip(reason): this test may skip even under CI / LOCALVOICE_STRICT_SKIPS=1"
     )
+    config.stash[_STRICT] = strict_skips()
+    # The switch is pytest's alone: the code under test reads LOCALVOICE_* as config and would
+    # reject an unknown one.
+    os.environ.pop(STRICT_ENV, None)
 
 
 def _refusal(what: str, reason: str) -> str:
@@ -49,7 +56,7 @@ def pytest_runtest_makereport(
     if (
         report.skipped
         and not hasattr(report, "wasxfail")
-        and strict_skips()
+        and item.config.stash[_STRICT]
         and item.get_closest_marker("allow_skip") is None
     ):
         report.outcome = "failed"
@@ -69,7 +76,7 @@ def pytest_make_collect_report(
     The file stays "skipped" so the rest of the suite still runs; the session fails at the end.
     """
     report = yield
-    if report.skipped and strict_skips():
+    if report.skipped and collector.config.stash[_STRICT]:
         refusals = collector.config.stash.setdefault(_SKIPPED_FILES, [])
         refusals.append(_refusal(collector.nodeid, _skip_reason(report.longrepr)))
     return report

@@ -101,8 +101,10 @@ def _run_in_terminal(
     """Run the CLI on a pseudo-terminal (stdin, stdout and stderr are a TTY); answer the first
     question it asks with ``answer``. Returns the exit code and everything it showed."""
     main, child = pty.openpty()
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-    environment = {k: v for k, v in environment.items() if k != "OLLAMA_HOST"}
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith("LOCALVOICE_") and k != "OLLAMA_HOST"
+    }
+    environment = {**inherited, "PYTHONUNBUFFERED": "1", **env}
     process = subprocess.Popen(
         [sys.executable, "-m", "localvoice.cli.main", *argv],
         stdin=child, stdout=child, stderr=child, env=environment, close_fds=True,
