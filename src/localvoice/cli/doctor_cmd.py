@@ -105,8 +105,8 @@ async def _gpt_sovits_check(config: Config) -> Check:
         return Check(
             "gpt-sovits",
             False,
-            f"not reachable at {url} (optional: the packaged voices are used)",
-            "start GPT-SoVITS with `python api_v2.py -a 127.0.0.1 -p 9880` to use a cloned voice",
+            f"not reachable at {url} (optional: the packaged voices speak; a gpt_sovits TTS backend "
+            "for cloned voices is coming)",
         )
     return Check("gpt-sovits", True, f"answers at {url}")
 
