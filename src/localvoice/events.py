@@ -152,6 +152,7 @@ class ReplyFinished:
     heard: str
     interrupted: bool = False
     error: str | None = None
+    withdrawn: bool = False  # cancelled before any audio because the user's turn went on: not in history
 
 
 @dataclass(frozen=True, slots=True)
