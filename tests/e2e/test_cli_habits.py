@@ -71,12 +71,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str]) -> No
     assert result.stderr.count("\n") == 1, result.stderr
 
 
-@pytest.mark.slow  # loads the voices before it writes
-def test_an_unwritable_output_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    result = run_cli("say", "你好。", "--out", "/proc/no/such/folder/hello.wav", log_dir=tmp_path)
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["say", "你好。", "--out", "/proc/no/such/folder/hello.wav"],
+        ["turn", "tests/fixtures/speech/question_zh.wav", "--out", "/proc/no/such/folder/a.wav"],
+    ],
+)
+def test_an_unwritable_output_is_one_line_and_exit_2_before_any_model_loads(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    result = run_cli(*argv, log_dir=tmp_path, timeout_s=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    last = result.stderr.splitlines()[-1]
-    assert last.startswith("localvoice: cannot use /proc/no") and last.endswith("No such file or directory")
+    assert result.stderr.count("\n") == 1, "one line, and no model loading notices before it"
+    assert result.stderr.startswith("localvoice: cannot write /proc/no/such/folder/")
+    assert "does not exist" in result.stderr
 
 
 def test_help_shows_examples(tmp_path: Path) -> None:

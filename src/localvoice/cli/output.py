@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
+from localvoice.errors import BadInputError
 from localvoice.events import ConversationEvent, ErrorOccurred, Notice, ReplyDelta, ReplyFinished
+
+
+def check_output_file(path: Path) -> None:
+    """Fail in one line before any work when ``path`` cannot be written (a missing or read-only folder)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise BadInputError(f"{path} is a folder; give a file name such as {path / 'answer.wav'}")
+    if not folder.is_dir():
+        raise BadInputError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise BadInputError(f"cannot write {path}: permission denied")
 
 
 def notify_stderr(message: str) -> None:

@@ -14,7 +14,7 @@ from localvoice.events import INPUT_RATE_HZ, OUTPUT_RATE_HZ, ConversationEvent, 
 from localvoice.session import Session
 from localvoice.transcript_log import TranscriptLog
 
-from .output import notify_stderr
+from .output import check_output_file, notify_stderr
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +52,7 @@ async def run_turn(args: argparse.Namespace, config: Config) -> int:
     from localvoice.audio.wav import read_audio, write_wav
 
     question = read_audio(args.input, INPUT_RATE_HZ)  # bad input fails before any model loads
+    check_output_file(args.out)
     clock = MonotonicClock()
     timings: list[TurnTimings] = []
 
@@ -104,6 +105,7 @@ async def run_say(args: argparse.Namespace, config: Config) -> int:
 
     if not args.text.strip():
         raise BadInputError("say needs some text to speak")
+    check_output_file(args.out)
     async with Session(config, notify_stderr, need_llm=False) as session:
         assert session.tts is not None
         chunker = SentenceChunker()
