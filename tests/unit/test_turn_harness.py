@@ -117,3 +117,10 @@ def test_there_are_at_least_twenty_scenarios_with_unique_names() -> None:
     assert len(SCENARIOS) >= 20 and len(BY_NAME) == len(SCENARIOS)
     for scenario in SCENARIOS:
         assert len(scenario.answered) == len(scenario.interrupted)
+
+
+def test_a_right_turn_whose_answer_came_too_late_is_late_not_premature() -> None:
+    scenario = BY_NAME["zh_pause_question_0.6s"]
+    verdict = judge(scenario, [_turn(1, "我想问一下,明天北京的天气怎么样?", answered=False)])
+    assert (verdict.premature, verdict.lost, verdict.timed_out) == (0, 0, 1)
+    assert not verdict.ok

@@ -28,6 +28,9 @@ from localvoice.events import (
 )
 
 _MARGIN_S = 0.03  # kept around a fragment's speech when its clip is trimmed
+# A real microphone never delivers digital zeros; the idle bench's quiet room. Silero VAD's scores for
+# short words drift after long stretches of exact zeros, so pure silence would test the wrong thing.
+ROOM_NOISE_DBFS = -60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +53,19 @@ class ScriptedMicrophone:
     """Implements ``protocols.AudioSource``; register ``observe`` with the conversation and live loop."""
 
     def __init__(
-        self, steps: Sequence[Say], clips: Mapping[str, AudioClip], clock: Clock, block_ms: int = 20
+        self,
+        steps: Sequence[Say],
+        clips: Mapping[str, AudioClip],
+        clock: Clock,
+        block_ms: int = 20,
+        noise_dbfs: float | None = ROOM_NOISE_DBFS,
     ) -> None:
         self._steps = list(steps)
         self._audio = {name: trimmed(clip) for name, clip in clips.items()}
         self._clock = clock
         self._block = INPUT_RATE_HZ * block_ms // 1000
+        self._noise = None if noise_dbfs is None else 32768.0 * 10 ** (noise_dbfs / 20)
+        self._rng = np.random.default_rng(0)
         self.said: list[Said | None] = [None] * len(self._steps)
         self.reply_audio_at: list[float] = []  # clock time of each ReplyAudioStarted, in order
         self.thinking_at: list[float] = []
@@ -109,13 +119,16 @@ class ScriptedMicrophone:
                     speaking, onset, end = self._audio[self._steps[index].fragment]
                     offset = 0
                     self.said[index] = Said(at + onset, at + end)
-            block = np.zeros(self._block, dtype=np.int16)
+            mixed = np.zeros(self._block)
+            if self._noise is not None:
+                mixed += self._rng.standard_normal(self._block) * self._noise
             if speaking is not None:
                 part = speaking[offset : offset + self._block]
-                block[: len(part)] = part
+                mixed[: len(part)] += part
                 offset += self._block
                 if offset >= len(speaking):
                     speaking = None
+            block = np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
             position += self._block
             await self._clock.sleep(start + position / INPUT_RATE_HZ - self._clock.now())
             yield block

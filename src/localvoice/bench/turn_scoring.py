@@ -45,6 +45,7 @@ class Verdict:
     voice_to_voice: list[tuple[V2vKind, float]] = field(default_factory=list)
     late: int = 0
     unanswered: int = 0
+    timed_out: int = 0  # unanswered, though the words made the expected turn: counted as late
 
     @property
     def ok(self) -> bool:
@@ -83,9 +84,17 @@ def judge(
         hit = next(
             (t for t in answered if t.turn not in used and all(holds(t.user, f) for f in expected)), None
         )
+        pending = None
         if hit is None:
             verdict.unanswered += 1
-            verdict.problems.append(f"no answered turn holds {joined!r}")
+            pending = next(
+                (t for t in turns if not t.answered and all(holds(t.user, f) for f in expected)), None
+            )
+            if pending is None:
+                verdict.problems.append(f"no answered turn holds {joined!r}")
+            else:  # the turn was right; its answer was too slow to be heard before the scenario ended
+                verdict.timed_out += 1
+                verdict.problems.append(f"{pending.user!r} was one turn, but its answer never played in time")
         else:
             matched[k] = hit
             used.add(hit.turn)
@@ -93,7 +102,7 @@ def judge(
             verdict.questions_with_pause += 1
             half = [t for t in answered if any(holds(t.user, f) for f in expected)]
             halfway = [t for t in half if not all(holds(t.user, f) for f in expected)]
-            if hit is None or halfway:
+            if (hit is None and pending is None) or halfway:
                 verdict.premature += 1
                 for t in halfway:
                     used.add(t.turn)

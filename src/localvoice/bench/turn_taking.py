@@ -314,7 +314,7 @@ def _summarize(result: ScenarioResult, verdicts: list[Verdict]) -> None:
     )
     stop_ms = [float(row["stop_ms"]) for row in result.details if row.get("stop_ms") is not None]
     result.add("stop_ms", stop_ms, "speech over a reply → reply silenced")
-    measured = len(v2v)
+    measured = len(v2v) + sum(v.timed_out for v in valid)
     result.headline.update(
         {
             "passed": f"{sum(v.ok for v in verdicts)}/{len(verdicts)}",
@@ -322,10 +322,14 @@ def _summarize(result: ScenarioResult, verdicts: list[Verdict]) -> None:
             "premature_cutoff_rate": _rate(
                 sum(v.premature for v in valid), sum(v.questions_with_pause for v in valid)
             ),
-            "late_rate": _rate(sum(v.late for v in valid), measured),
+            "late_rate": _rate(sum(v.late + v.timed_out for v in valid), measured),
             "unanswered": sum(v.unanswered for v in valid),
             "lost_speech_rate": _rate(sum(v.lost for v in valid), sum(v.content_fragments for v in valid)),
             "false_barge_in_rate": _rate(sum(bool(p) for p in probes), len(probes)),
             "bare_stop_ok_rate": _rate(sum(bool(s) for s in stops), len(stops)),
+            # Scenarios during which other processes used over half a core: their timings are slower.
+            "contended_scenarios": sum(
+                1 for row in result.details if (row.get("others_cpu_s") or 0.0) > 0.5 * row["scenario_s"]
+            ),
         }
     )
