@@ -80,6 +80,9 @@ class ToneTTS:
         self.finished.append(text)
         return tone_for(text, self.seconds_per_char, self.sample_rate_hz)
 
+    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
+        yield await self.synthesize(text)  # one chunk: a whole-clip voice
+
     async def warm_up(self) -> None:
         return None
 

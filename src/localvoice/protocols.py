@@ -54,7 +54,18 @@ class LLM(Protocol):
 class TTS(Protocol):
     """Text to speech for one clause at a time."""
 
-    async def synthesize(self, text: str) -> AudioClip: ...
+    async def synthesize(self, text: str) -> AudioClip:
+        """The whole clause as one clip."""
+        ...
+
+    def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
+        """The clause's audio in order, chunk by chunk, as soon as each chunk exists.
+
+        A streaming server (GPT-SoVITS) yields many chunks, so playback starts before the clause is
+        done; a whole-clip voice yields one (``async def stream_synthesize(...): yield await
+        self.synthesize(text)``). Closing the iterator early stops the work.
+        """
+        ...
 
     async def warm_up(self) -> None: ...
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from localvoice.clock import Clock
 from localvoice.config import Config
@@ -53,12 +54,17 @@ class ReplySettings:
 
 @dataclass(slots=True)
 class _Clause:
+    """One clause: its text, the audio chunks its synthesis streams, and what the sink did with them."""
+
     index: int
     text: str  # as written by the model: what history records
     span_end: int  # offset in the written reply just after this clause
-    synthesis: asyncio.Task[AudioClip | None]
-    samples: int = 0
-    played: asyncio.Future[int] | None = None
+    chunks: asyncio.Queue[AudioClip | None] = field(default_factory=asyncio.Queue)  # None: the end
+    synthesis: asyncio.Task[None] | None = None
+    complete: bool = False  # the synthesis delivered all of the clause's audio
+    produced_s: Fraction = Fraction(0)  # audio synthesized so far (exact, whatever the rates)
+    # Each chunk handed to the sink: (its sample count, its rate, the sink's played-samples future).
+    pieces: list[tuple[int, int, asyncio.Future[int]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -181,10 +187,10 @@ class ReplyPipeline:
             spoken = speech.feed(text)
             if marks.first_clause is None:
                 marks.first_clause = self._clock.now()
-            synthesis: asyncio.Task[AudioClip | None] = spawn(  # type: ignore[assignment]
-                self._synthesize(turn, spoken, synth_slots, errors)
+            clause = _Clause(len(marks.clauses), text, offset)
+            clause.synthesis = spawn(  # type: ignore[assignment]
+                self._synthesize(turn, spoken, clause, synth_slots, errors)
             )
-            clause = _Clause(len(marks.clauses), text, offset, synthesis)
             marks.clauses.append(clause)
             await ahead.put(clause)
 
@@ -216,62 +222,93 @@ class ReplyPipeline:
                 await ahead.put(None)
 
     async def _synthesize(
-        self, turn: int, text: str, slots: asyncio.Semaphore, errors: list[str]
-    ) -> AudioClip | None:
-        if not text.strip():
-            return None  # nothing speakable (a code block, an emoji): keep order, play nothing
-        async with slots:
+        self, turn: int, text: str, clause: _Clause, slots: asyncio.Semaphore, errors: list[str]
+    ) -> None:
+        """Stream the clause's audio into ``clause.chunks``; the consumer plays each chunk as it lands."""
+        if not text.strip():  # nothing speakable (a code block, an emoji): keep order, play nothing
+            clause.complete = True
+            clause.chunks.put_nowait(None)
+            return
+        async with slots:  # held for the whole stream: at most max_concurrency clauses synthesizing
+            stream = self._tts.stream_synthesize(text)
             try:
-                return await self._tts.synthesize(text)
+                async for chunk in stream:
+                    if len(chunk.samples):
+                        clause.produced_s += Fraction(len(chunk.samples), chunk.sample_rate_hz)
+                        clause.chunks.put_nowait(chunk)
+                clause.complete = True
             except LocalVoiceError as error:
                 errors.append(str(error))
                 self._emit(ErrorOccurred(str(error), turn))
-                return None
+            finally:
+                # Close now, not at garbage collection: that hangs up on a streaming server.
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()
+        clause.chunks.put_nowait(None)
 
     async def _consume(
         self, turn: int, marks: _Marks, errors: list[str], ahead: asyncio.Queue[_Clause | None]
     ) -> None:
+        """Clauses in order; within a clause, each chunk goes to the sink the moment it exists."""
         watchers: list[asyncio.Future[int]] = []
         while (clause := await ahead.get()) is not None:
-            audio = await clause.synthesis
-            if audio is None or len(audio.samples) == 0:
-                continue
-            if marks.first_audio is None:
-                marks.first_audio = self._clock.now()
-                self._emit(ReplyAudioStarted(turn))
-            clause.samples = len(audio.samples)
-            clause.played = self._sink.enqueue(audio)
-            clause.played.add_done_callback(self._clause_watcher(turn, clause))
-            watchers.append(clause.played)
+            while (chunk := await clause.chunks.get()) is not None:
+                if marks.first_audio is None:
+                    marks.first_audio = self._clock.now()
+                    self._emit(ReplyAudioStarted(turn))
+                played = self._sink.enqueue(chunk)
+                clause.pieces.append((len(chunk.samples), chunk.sample_rate_hz, played))
+                watchers.append(played)
+            if clause.pieces:
+                size, _, last = clause.pieces[-1]
+                last.add_done_callback(self._clause_watcher(turn, clause, size))
         if watchers:
             await asyncio.gather(*watchers)
 
-    def _clause_watcher(self, turn: int, clause: _Clause) -> Callable[[asyncio.Future[int]], None]:
+    def _clause_watcher(
+        self, turn: int, clause: _Clause, last_size: int
+    ) -> Callable[[asyncio.Future[int]], None]:
+        # The sink plays in order and a clear() drops everything queued: the last chunk played out
+        # means the whole clause did.
         def done(future: asyncio.Future[int]) -> None:
-            if not future.cancelled() and future.result() >= clause.samples:
+            if clause.complete and not future.cancelled() and future.result() >= last_size:
                 self._emit(ClauseSpoken(turn, clause.index, clause.text))
 
         return done
 
     async def _heard_text(self, written: str, clauses: list[_Clause]) -> str:
-        """The written text up to the played sample position of the last clause that sounded."""
+        """The written text up to the played sample position of the last clause that sounded.
+
+        Within a clause the position runs across its chunks: the played share of the clause's
+        audio is the heard share of its text. A clause whose stream was cut before its end has an
+        unknown length: it is measured against this reply's speaking rate so far (or the audio it
+        got), and never counts as heard to its last character.
+        """
         heard_end = 0
         for clause in clauses:
-            if clause.played is None:
-                if clause.synthesis.done() and not clause.synthesis.cancelled():
+            if not clause.pieces:
+                synthesis = clause.synthesis
+                done = synthesis is not None and synthesis.done() and not synthesis.cancelled()
+                if done and clause.produced_s == 0:
                     heard_end = clause.span_end  # nothing to hear in it (e.g. a code block)
                     continue
                 break
-            try:
-                played = await asyncio.wait_for(asyncio.shield(clause.played), timeout=1.0)
-            except (TimeoutError, asyncio.CancelledError):
-                played = 0
-            if played >= clause.samples:
+            played_s = Fraction(0)
+            for size, rate_hz, future in clause.pieces:
+                try:
+                    played = await asyncio.wait_for(asyncio.shield(future), timeout=1.0)
+                except (TimeoutError, asyncio.CancelledError):
+                    played = 0
+                played_s += Fraction(min(played, size), rate_hz)
+                if played < size:
+                    break
+            if clause.complete and played_s >= clause.produced_s:
                 heard_end = clause.span_end
                 continue
-            if played > 0:
+            if played_s > 0:
                 start = clause.span_end - len(clause.text)
-                heard_end = start + round(len(clause.text) * played / clause.samples)
+                heard_end = start + _heard_chars(clause, played_s, clauses)
             break
         return written[:heard_end].strip()
 
@@ -287,6 +324,19 @@ class ReplyPipeline:
             tts_first_audio_ms=ms(marks.first_clause, marks.first_audio),
             voice_to_voice_ms=ms(marks.speech_end, marks.first_audio),
         )
+
+
+def _heard_chars(clause: _Clause, played_s: Fraction, clauses: list[_Clause]) -> int:
+    """How many characters of ``clause`` its ``played_s`` seconds of audio covered."""
+    chars = len(clause.text)
+    if clause.complete:
+        return round(chars * played_s / clause.produced_s)
+    whole = [c for c in clauses if c.complete and c.produced_s > 0]
+    expected = clause.produced_s
+    if whole:  # this reply's seconds per character, from its clauses that were synthesized whole
+        rate = sum((c.produced_s for c in whole), Fraction(0)) / sum(len(c.text) for c in whole)
+        expected = max(expected, rate * chars)
+    return min(chars - 1, round(chars * played_s / expected)) if expected > 0 else 0
 
 
 def _one_line(error: BaseException) -> str:

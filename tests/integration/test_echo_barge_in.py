@@ -44,6 +44,9 @@ class ClipTTS:
     async def synthesize(self, text: str) -> AudioClip:
         return self.clip
 
+    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
+        yield self.clip
+
     async def warm_up(self) -> None:
         return None
 

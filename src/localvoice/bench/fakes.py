@@ -57,6 +57,9 @@ class InstantTTS:
         length = max(1, round(len(text) * self.seconds_per_char * self.sample_rate_hz))
         return AudioClip(self._tone[:length], self.sample_rate_hz)
 
+    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
+        yield await self.synthesize(text)
+
     async def warm_up(self) -> None:
         return None
 

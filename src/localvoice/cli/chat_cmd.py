@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 
 import numpy as np
 
@@ -113,6 +114,9 @@ class _SilentTTS:
 
     async def synthesize(self, text: str) -> AudioClip:
         return AudioClip(np.zeros(0, dtype=np.int16), OUTPUT_RATE_HZ)
+
+    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
+        yield await self.synthesize(text)
 
     async def warm_up(self) -> None:
         return None

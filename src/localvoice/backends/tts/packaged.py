@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import Literal, Protocol, Self
 
 import numpy as np
@@ -131,6 +132,9 @@ class PackagedTTS:
         pieces = [resample(clip.samples, clip.sample_rate_hz, self.output_rate_hz) for clip in clips]
         samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
         return AudioClip(samples.astype(np.int16, copy=False), self.output_rate_hz)
+
+    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
+        yield await self.synthesize(text)  # whole-clip voices: the clause is one chunk
 
     async def warm_up(self) -> None:
         await asyncio.gather(*(voice.warm_up() for voice in self.voices.values()))
