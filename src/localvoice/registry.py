@@ -32,6 +32,7 @@ BACKENDS: dict[str, dict[str, BackendSpec]] = {
     },
     "tts": {
         "packaged": BackendSpec("localvoice.backends.tts.packaged:PackagedTTS", "tts"),
+        "gpt_sovits": BackendSpec("localvoice.backends.tts.gpt_sovits:GptSovitsTTS", None),
     },
 }
 

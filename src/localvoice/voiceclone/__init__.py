@@ -1,0 +1,1 @@
+"""Voice cloning with GPT-SoVITS: the user's voices, and preparing training data for them."""
