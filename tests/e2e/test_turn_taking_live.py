@@ -219,7 +219,11 @@ def _run(
         )
         for i, r in enumerate(records)
     ]
-    return {"records": records, "turns": turns, "output": output, "returncode": chat.returncode}
+    heard = [t for t in speaker.onsets if t > last_end]
+    # As the person heard it: their last speech end → the next sound from the speaker (paplay and
+    # PulseAudio latencies included), beside the log's own voice-to-voice.
+    heard_ms = round((heard[0] - last_end) * 1000.0) if heard else None
+    return {"records": records, "turns": turns, "output": output, "heard_ms": heard_ms}
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -230,7 +234,9 @@ def test_turn_taking_scenario(
     started = time.monotonic()
     run = _run(pulse, scenario, speech, tmp_path)
     report = "\n".join(run["output"]) + "\nlog:\n" + "\n".join(str(r) for r in run["records"])
-    print(f"{name}: {time.monotonic() - started:.1f} s\n{report}")
+    print(
+        f"{name}: {time.monotonic() - started:.1f} s, answer heard {run['heard_ms']} ms after the last speech\n{report}"
+    )
     assert "Traceback" not in report
     verdict = judge(scenario, run["turns"])
     assert verdict.ok, f"{name}: {verdict.problems}\n{report}"
@@ -242,4 +248,7 @@ def test_turn_taking_scenario(
             if all(holds(r["user"], f) for f in question)
         ]
         voice_to_voice = next((ms for ms in answers if ms is not None), None)
-        assert voice_to_voice is not None and voice_to_voice <= VOICE_TO_VOICE_MS, report
+        assert voice_to_voice is not None, f"{name}: the question was never answered aloud\n{report}"
+        assert voice_to_voice <= VOICE_TO_VOICE_MS, (
+            f"{name}: voice-to-voice {voice_to_voice:.0f} ms\n{report}"
+        )
