@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from dataclasses import dataclass
-
-import httpx
+from pathlib import Path
 
 from localvoice.cli.parser import examples
 from localvoice.config import Config, TTSConfig
@@ -42,7 +41,7 @@ async def run_doctor(args: argparse.Namespace, config: Config) -> int:
         *_audio_checks(),
         *await _ollama_checks(config),
         *_embedded_llm_checks(),
-        await _gpt_sovits_check(config),
+        *_gpt_sovits_checks(config),
         *_packaged_model_checks(),
     ]
     for check in checks:
@@ -96,19 +95,48 @@ def _embedded_llm_checks() -> list[Check]:
     return [Check("embedded llm", True, "llama-cpp-python is installed")]
 
 
-async def _gpt_sovits_check(config: Config) -> Check:
-    url = config.tts.gpt_sovits.url
+def _gpt_sovits_checks(config: Config) -> list[Check]:
+    """The cloned voice (its reference clip) and the GPT-SoVITS server that speaks it."""
+    from localvoice.backends.tts.gpt_sovits import START_HINT, probe_server
+    from localvoice.errors import LocalVoiceError
+    from localvoice.voiceclone.reference import reference_file_problem
+    from localvoice.voiceclone.voices import active_voice
+
+    section = config.tts.gpt_sovits
+    wanted = config.tts.backend == "gpt_sovits"  # essential only when the user asked for it
     try:
-        async with httpx.AsyncClient(timeout=1.0) as client:
-            await client.get(url)
-    except httpx.HTTPError:
-        return Check(
-            "gpt-sovits",
-            False,
-            f"not reachable at {url} (optional: the packaged voices speak; a gpt_sovits TTS backend "
-            "for cloned voices is coming)",
+        voice = active_voice(section)
+    except LocalVoiceError as error:
+        return [Check("cloned voice", False, str(error), "localvoice voice list", essential=wanted)]
+    checks: list[Check] = []
+    if voice is None:
+        checks.append(
+            Check(
+                "cloned voice",
+                False,
+                "none chosen (optional: the packaged voices speak)",
+                "localvoice voice add NAME --ref clip.wav, then localvoice voice use NAME",
+                essential=wanted,
+            )
         )
-    return Check("gpt-sovits", True, f"answers at {url}")
+    else:
+        problem = reference_file_problem(Path(voice.ref_audio))
+        if problem is None:
+            checks.append(Check("cloned voice", True, f"{voice.name}: reference {voice.ref_audio} is usable"))
+        else:
+            fix = f"localvoice voice remove {voice.name}, then add it again with a 3–10 s clip"
+            checks.append(
+                Check("cloned voice", False, f"{voice.name}: reference {problem}", fix, essential=wanted)
+            )
+    problem = probe_server(section)
+    if problem is None:
+        checks.append(Check("gpt-sovits", True, f"answers at {section.url} ({section.api} API)"))
+    else:
+        needed = wanted or voice is not None
+        note = "" if needed else " (optional: only cloned voices need it)"
+        fix = START_HINT if needed else ""
+        checks.append(Check("gpt-sovits", False, f"{problem}{note}", fix, essential=wanted))
+    return checks
 
 
 def _packaged_model_checks() -> list[Check]:
