@@ -24,7 +24,7 @@ from localvoice.errors import BackendError, BackendUnavailableError, ModelNotFou
 from localvoice.events import Message
 
 Notify = Callable[[str], None]
-# Loading a model from a slow disk can take minutes; a chat waits only ``read_s`` per chunk.
+# Loading a model from a slow disk can take minutes: the warm-up waits this long, a reply only ``stall_s``.
 WARM_UP_TIMEOUT_S = 300.0
 _SSE_FIELDS = frozenset({b"data", b"event", b"id", b"retry"})
 
