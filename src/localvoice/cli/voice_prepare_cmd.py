@@ -53,28 +53,33 @@ def add_prepare_parser(actions: argparse._SubParsersAction[argparse.ArgumentPars
 
 async def run_prepare(args: argparse.Namespace, config: Config) -> int:
     from localvoice.session import Session
-    from localvoice.voiceclone.prepare import PrepareOptions, prepare
+    from localvoice.voiceclone.prepare import PrepareOptions, load_recordings, prepare
 
     check_name(args.speaker)
     slicer = SlicerSettings(
         args.threshold, args.min_length, args.min_interval, args.hop_size, args.max_sil_kept
     )
     options = PrepareOptions(args.speaker, args.out, args.language, args.denoise, slicer)
-    with Progress(
+    loaded = load_recordings(args.recordings, options)
+    bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         transient=True,
-    ) as bar:
-        task = bar.add_task("labelling clips", total=None)
+    )
+    task = bar.add_task("labelling clips", total=None)
 
-        def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.start()  # on the first clip, so nothing is drawn when the input is refused
+        bar.update(task, completed=done, total=total)
 
+    try:
         async with Session(config, notify_stderr, need_asr=True, need_llm=False, need_tts=False) as session:
             assert session.asr is not None
-            result = await prepare(args.recordings, options, session.asr, progress)
+            result = await prepare(loaded, options, session.asr, progress)
+    finally:
+        bar.stop()
     print(f"clips:     {len(result.clips)} ({result.seconds / 60:.1f} min of speech) in {args.out / 'wavs'}")
     print(f"labels:    {result.list_path}")
     for reason, count in sorted(result.rejected.items()):

@@ -111,15 +111,24 @@ def load_recording(path: Path, options: PrepareOptions) -> np.ndarray:
     return denoised(samples, RATE_HZ) if options.denoise else samples
 
 
-async def prepare(
-    recordings: Sequence[Path], options: PrepareOptions, asr: ASR, progress: Progress | None = None
-) -> PrepareResult:
-    """Write ``OUT/wavs/*.wav``, ``OUT/SPEAKER.list``, ``OUT/reference.wav`` and ``reference.txt``."""
-    language = list_language(options.language)
+Loaded = list[tuple[Path, np.ndarray]]
+
+
+def load_recordings(recordings: Sequence[Path], options: PrepareOptions) -> Loaded:
+    """Every recording read and checked (before any model loads or any file is written)."""
+    list_language(options.language)
     options.slicer.check()
     if not recordings:
         raise BadInputError("voice prepare needs at least one recording.")
-    loaded = [(path, load_recording(path, options)) for path in recordings]  # all checked before writing
+    return [(path, load_recording(path, options)) for path in recordings]
+
+
+async def prepare(
+    loaded: Loaded, options: PrepareOptions, asr: ASR, progress: Progress | None = None
+) -> PrepareResult:
+    """Write ``OUT/wavs/*.wav``, ``OUT/SPEAKER.list``, ``OUT/reference.wav`` and ``reference.txt``."""
+    language = list_language(options.language)
+    recordings = [path for path, _ in loaded]
     wavs = options.out / "wavs"
     wavs.mkdir(parents=True, exist_ok=True)
     pieces: list[tuple[Path, AudioClip]] = []
