@@ -25,7 +25,7 @@ from localvoice.events import AudioClip
 
 async def main() -> None:
     tts = PackagedTTS.from_config(Config().tts)
-    asr = FasterWhisperASR.from_config(Config())
+    asr = FasterWhisperASR.from_config(Config().asr)
     await tts.warm_up()
     await asr.warm_up()
     clips: list[tuple[str, str, AudioClip]] = []

@@ -50,7 +50,7 @@ async def main() -> None:
                     f"{lang}: {clip.duration_s:5.2f} s of audio in {took_s:.2f} s "
                     f"(real-time factor {took_s / clip.duration_s:.2f}) {text}"
                 )
-        asr = FasterWhisperASR.from_config(Config())
+        asr = FasterWhisperASR.from_config(Config().asr)
         try:
             for name, (lang, text) in PHRASES.items():
                 for attempt in range(1, ATTEMPTS + 1):

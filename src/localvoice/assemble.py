@@ -89,4 +89,4 @@ def _gpt_sovits_with_fallback(config: Config, notify: Notify, checked: bool) -> 
 
 
 def build_asr(config: Config) -> ASR:
-    return cast(ASR, load_backend_class("asr", config.asr.backend).from_config(config))
+    return cast(ASR, load_backend_class("asr", config.asr.backend).from_config(config.asr))

@@ -1,7 +1,7 @@
 """Backend names → lazily imported classes, so a missing extra only matters when it is used.
 
 Every backend class offers ``from_config(section, ...) -> instance``, built from its own config
-section only (``config.llm``, ``config.tts``; the ASR still takes the whole ``Config``) and reading no
+section only (``config.llm``, ``config.tts``, ``config.asr``) and reading no
 environment itself, so what a backend uses is what ``localvoice config show`` prints. The VAD has one
 implementation (Silero, ``SileroVAD.from_config(config.vad)``), imported where it is used.
 """

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from localvoice.backends.asr.chinese import SegmentScore, is_hallucination, to_simplified
 from localvoice.backends.asr.faster_whisper import FasterWhisperASR
-from localvoice.config import Config
+from localvoice.config import ASRConfig, Config
 from localvoice.errors import BadInputError, ConfigError
 from localvoice.events import AudioClip
 from localvoice.protocols import ASR
@@ -89,20 +89,18 @@ def test_whispers_silent_window_rule_and_ordinary_speech() -> None:
 
 
 def test_config_errors_are_clear(tmp_path: Path) -> None:
-    config = Config()
-    config.asr.model = str(tmp_path)
     with pytest.raises(ConfigError, match=r"no model\.bin"):
-        FasterWhisperASR.from_config(config)
-    config = Config()
-    config.asr.device = "gpu"
+        FasterWhisperASR.from_config(ASRConfig(model=str(tmp_path)))
     with pytest.raises(ConfigError, match="auto, cpu or cuda"):
-        FasterWhisperASR.from_config(config)
+        FasterWhisperASR.from_config(ASRConfig(device="gpu"))
+    with pytest.raises(ConfigError, match="max_tokens_per_s"):
+        FasterWhisperASR.from_config(ASRConfig(max_tokens_per_s=0))
 
 
 def test_registry_builds_a_protocol_conforming_backend() -> None:
     cls = load_backend_class("asr", "faster_whisper")
     assert cls is FasterWhisperASR
-    asr = FasterWhisperASR.from_config(Config())
+    asr = FasterWhisperASR.from_config(Config().asr)
     assert isinstance(asr, ASR)
     asyncio.run(asr.aclose())  # closing before any load is fine
 

@@ -90,7 +90,7 @@ def _edits(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
 async def voices() -> AsyncIterator[tuple[PackagedTTS, FasterWhisperASR]]:
     config = Config()
     tts = PackagedTTS.from_config(config.tts)
-    asr = FasterWhisperASR.from_config(config)
+    asr = FasterWhisperASR.from_config(config.asr)
     await tts.warm_up()
     await asr.warm_up()
     yield tts, asr

@@ -153,7 +153,7 @@ def test_silence_and_low_noise_never_start_speech(fresh_vad: SileroVAD) -> None:
 async def test_pre_roll_keeps_the_first_word(fresh_vad: SileroVAD, tmp_path: Path) -> None:
     audio = np.concatenate([silence(1.0), say("Stop the music now please", tmp_path), silence(1.0)])
     [utterance] = ended(segment(fresh_vad, audio))
-    asr = load_backend_class("asr", "faster_whisper").from_config(Config())
+    asr = load_backend_class("asr", "faster_whisper").from_config(Config().asr)
     try:
         transcript = await asr.transcribe(utterance.audio, language="en")
     finally:

@@ -40,7 +40,7 @@ def _median(values: list[float]) -> float | None:
 async def _asr(config: Config, result: ScenarioResult, runs: int, questions: list[Question]) -> None:
     loads: list[float] = []
     for attempt in range(runs):  # each run loads a fresh model; the last one is measured further
-        asr = FasterWhisperASR.from_config(config)
+        asr = FasterWhisperASR.from_config(config.asr)
         started = time.perf_counter()
         await asr.warm_up()
         loads.append(_ms(time.perf_counter() - started))

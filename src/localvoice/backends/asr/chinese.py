@@ -3,6 +3,12 @@
 Whisper was trained on subtitled video, so on silence or noise it tends to "hear" subtitle credits and
 sign-offs. Those are dropped only when the audio gives them no support (a high no-speech probability
 or a near-silent clip), so a user who really says "thank you" is still heard.
+
+Chinese is decoded without a prompt and converted to simplified characters here. The prompt that used
+to steer Whisper toward simplified characters ("以下是普通话的句子，使用简体中文。") was echoed into
+short transcripts and invented whole on noise, and pulled words toward wrong homophones; measured on
+human speech, dropping it lowered the error rate (BENCHMARKS.md, "Mandarin on human speech"). Its
+clauses, and the other Chinese-prompt boilerplate Whisper learned, are still cut from any transcript.
 """
 
 from __future__ import annotations
@@ -14,10 +20,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import opencc
-
-# Steers Whisper toward simplified characters and full-width punctuation; without it Whisper base
-# writes Mandarin in traditional characters.
-SIMPLIFIED_PROMPT = "以下是普通话的句子，使用简体中文。"
 
 
 class _Converter(Protocol):
@@ -72,6 +74,12 @@ NO_SPEECH_DROP = 0.6
 LOGPROB_DROP = -1.0
 
 
+# The old prompt's clauses and their near misses ("这位是普通话的句子" was heard on pink noise): never
+# kept, whatever the audio. A user's own "用简体中文回答" is not among them.
+_PROMPT_ECHO = re.compile(r"(以下|下面|这位|这)?是?普通话的句子|使用简体中文")
+_CLAUSE = re.compile(r"[^，。！？；、,.!?;]+[，。！？；、,.!?;]*")
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentScore:
     text: str
@@ -83,6 +91,19 @@ def normalize(text: str) -> str:
     """Simplified, lower-case text with spaces and punctuation removed, for phrase matching."""
     text = to_simplified(unicodedata.normalize("NFKC", text)).lower()
     return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LN")
+
+
+def is_prompt_echo(text: str) -> bool:
+    return _PROMPT_ECHO.search(normalize(text)) is not None
+
+
+def strip_prompt_echo(text: str) -> str:
+    """``text`` without the prompt's words: "你好世界，使用简体中文。" → "你好世界"; all echo → ""."""
+    if not is_prompt_echo(text):
+        return text
+    kept = [_PROMPT_ECHO.sub("", to_simplified(c)) for c in _CLAUSE.findall(text) or [text]]
+    joined = "".join(c for c in kept if normalize(c)).strip()
+    return joined.rstrip("，、；,;") if normalize(joined) else ""
 
 
 def is_hallucination(segment: SegmentScore, clip_is_quiet: bool) -> bool:

@@ -4,6 +4,10 @@ Imported through the registry: a missing ``asr`` extra surfaces there as a one-l
 
 One model is loaded lazily and reused. Loading and every inference run on one single-worker
 executor, so calls never overlap and the event loop never blocks.
+
+Decoding is bounded by the audio's length: one decode (no temperature fallback) of at most
+``max_tokens_per_s`` tokens per second of audio, plus a few, so a two-second clip that sends Whisper
+into a repetition loop ("的的的…", 224 tokens uncapped) stops after a few dozen tokens.
 """
 
 from __future__ import annotations
@@ -25,17 +29,18 @@ from faster_whisper import WhisperModel
 from faster_whisper.transcribe import Segment
 
 from localvoice.backends.asr.chinese import (
-    SIMPLIFIED_PROMPT,
     SegmentScore,
     is_hallucination,
+    strip_prompt_echo,
     to_simplified,
 )
 from localvoice.backends.asr.encoder_reuse import EncoderReuse
+from localvoice.backends.asr.languages import check_languages, pick_language
 from localvoice.errors import BackendError, BadInputError, ConfigError
 from localvoice.events import INPUT_RATE_HZ, AudioClip, Transcript, TranscriptSegment
 
 if TYPE_CHECKING:
-    from localvoice.config import Config
+    from localvoice.config import ASRConfig
 
 # Below this peak level the clip is silence: the model is not run at all (it would only invent text).
 SILENCE_PEAK_DBFS = -55.0
@@ -45,6 +50,15 @@ QUIET_RMS_DBFS = -45.0
 MIN_LANGUAGE_PROBABILITY = 0.6
 # Chinese text is written without spaces between segments.
 _NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "yue"})
+# Tokens allowed on top of the per-second budget: timestamps and the end of a very short clip.
+TOKEN_ALLOWANCE = 8
+# Whisper's decoder holds 448 tokens, a few of which are the start-of-transcript prompt.
+_MAX_NEW_TOKENS = 440
+_WINDOW_S = 30.0  # the cap applies per 30 s window
+# Whisper re-decodes at rising temperatures (0.2 … 1.0) when a result looks repetitive or unsure: up to
+# six decodes, ~10 s for a 1.5 s clip here. With beam 5 it changed no error on human Mandarin
+# (BENCHMARKS.md), so one decode it is: the time stays bounded by the token cap.
+TEMPERATURES = (0.0,)
 
 
 def _dbfs(value: float) -> float:
@@ -61,15 +75,21 @@ class FasterWhisperASR:
         language: str | None = None,
         device: str = "auto",
         compute_type: str = "auto",
-        beam_size: int = 1,
+        languages: tuple[str, ...] = ("zh", "en"),
+        beam_size: int = 5,
         cpu_threads: int = 0,
+        max_tokens_per_s: float = 12.0,
     ) -> None:
         if device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"asr.device must be auto, cpu or cuda, got {device!r}")
         if beam_size < 1:
             raise ConfigError(f"asr.beam_size must be at least 1, got {beam_size}")
+        if max_tokens_per_s <= 0:
+            raise ConfigError(f"asr.max_tokens_per_s must be above 0, got {max_tokens_per_s}")
         self._model_dir = model_dir
         self._language = language or None
+        self._languages = tuple(languages)
+        self._max_tokens_per_s = max_tokens_per_s
         self._device = device
         self._compute_type = compute_type
         self._beam_size = beam_size
@@ -81,8 +101,8 @@ class FasterWhisperASR:
         self.device_used: str | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> Self:
-        asr = config.asr
+    def from_config(cls, asr: ASRConfig) -> Self:
+        """Built from its own config section only; it reads nothing from the environment."""
         model_dir: Path | None = None
         if asr.model:
             model_dir = Path(asr.model).expanduser()
@@ -94,10 +114,12 @@ class FasterWhisperASR:
         return cls(
             model_dir,
             language=asr.language,
+            languages=tuple(asr.languages),
             device=asr.device,
             compute_type=asr.compute_type,
             beam_size=asr.beam_size,
             cpu_threads=asr.cpu_threads,
+            max_tokens_per_s=asr.max_tokens_per_s,
         )
 
     async def warm_up(self) -> None:
@@ -149,10 +171,18 @@ class FasterWhisperASR:
                 "check asr.device and asr.compute_type (cpu/int8 works everywhere)"
             ) from None
         self.load_time_s = time.perf_counter() - start
+        complaint = check_languages(self._languages, model.supported_languages)
+        if complaint is not None:
+            raise ConfigError(complaint)
         self.device_used = device
         self._model = model
         self._reuse = EncoderReuse(model)
         return model
+
+    def _token_cap(self, duration_s: float) -> int:
+        """New tokens allowed per 30 s window: a budget per second of audio, plus a little."""
+        seconds = min(duration_s, _WINDOW_S)
+        return min(_MAX_NEW_TOKENS, math.ceil(seconds * self._max_tokens_per_s) + TOKEN_ALLOWANCE)
 
     def _run(self, model: WhisperModel, samples: npt.NDArray[np.float32], language: str) -> Iterable[Segment]:
         segments: Iterable[Segment]
@@ -160,17 +190,23 @@ class FasterWhisperASR:
             samples,
             language=language,
             beam_size=self._beam_size,
-            initial_prompt=SIMPLIFIED_PROMPT if language == "zh" else None,
+            temperature=list(TEMPERATURES),
+            max_new_tokens=self._token_cap(samples.size / INPUT_RATE_HZ),
             condition_on_previous_text=False,  # one utterance; stops a hallucination repeating
         )
         return segments
+
+    def _pick_language(self, model: WhisperModel, samples: npt.NDArray[np.float32]) -> tuple[str, float]:
+        """Whisper's best guess among ``asr.languages`` (any language when the list is empty)."""
+        language, probability, scores = model.detect_language(samples)
+        return pick_language(scores, self._languages) or (str(language), float(probability))
 
     def _detect_sync(self, samples: npt.NDArray[np.float32]) -> str | None:
         if samples.size == 0 or _dbfs(float(np.max(np.abs(samples)))) < SILENCE_PEAK_DBFS:
             return None
         model = self._ensure_loaded()
-        language, probability, _ = model.detect_language(samples)  # not reused: a partial clip
-        return str(language) if probability >= MIN_LANGUAGE_PROBABILITY else None
+        language, probability = self._pick_language(model, samples)  # not reused: a partial clip
+        return language if probability >= MIN_LANGUAGE_PROBABILITY else None
 
     def _transcribe_sync(
         self, samples: npt.NDArray[np.float32], language: str | None, duration_s: float
@@ -185,11 +221,10 @@ class FasterWhisperASR:
                 "or leave it empty to detect"
             )
         if language is None:
-            # Detect before decoding: the simplified-Chinese prompt garbles English, so it is only
-            # given to speech known to be Chinese. The detection pass's encoder output is reused by
-            # the transcription (EncoderReuse), so detecting costs no second encoder pass.
+            # The detection pass's encoder output is reused by the transcription (EncoderReuse), so
+            # detecting costs no second encoder pass.
             with self._reuse.recording() if self._reuse is not None else contextlib.nullcontext():
-                language, _, _ = model.detect_language(samples)
+                language, _ = self._pick_language(model, samples)
         try:
             kept = self._decode(model, samples, language)
         finally:
@@ -213,7 +248,8 @@ class FasterWhisperASR:
         for segment in segments:  # the generator runs the decoder: consume it on this thread
             text = segment.text.strip()
             if chinese:
-                text = to_simplified(text)
+                text = to_simplified(text)  # Whisper writes Mandarin in traditional characters unprompted
+            text = strip_prompt_echo(text)
             score = SegmentScore(text, segment.no_speech_prob, segment.avg_logprob)
             if text and not is_hallucination(score, quiet):
                 kept.append(TranscriptSegment(segment.start, segment.end, text))
