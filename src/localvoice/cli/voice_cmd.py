@@ -55,14 +55,24 @@ def add_voice_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     add.add_argument("--replace", action="store_true", help="replace a voice of the same name")
     add.set_defaults(func=run_add)
 
-    listing = actions.add_parser("list", help="list the voices; * marks the one in use")
+    listing = actions.add_parser(
+        "list",
+        help="list the voices; * marks the one in use",
+        description="List the voices; * marks the one in use.",
+        epilog=examples("localvoice voice list"),
+    )
     listing.set_defaults(func=run_list)
     for name, about, func in (
         ("use", "speak with this voice (tts.backend auto or gpt_sovits)", run_use),
         ("remove", "delete a voice and its stored clips", run_remove),
         ("show", "show a voice's reference, transcript and weights", run_show),
     ):
-        action = actions.add_parser(name, help=about, description=about[0].upper() + about[1:] + ".")
+        action = actions.add_parser(
+            name,
+            help=about,
+            description=about[0].upper() + about[1:] + ".",
+            epilog=examples(f"localvoice voice {name} me"),
+        )
         action.add_argument("name", metavar="NAME")
         action.set_defaults(func=func)
 
