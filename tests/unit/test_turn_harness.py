@@ -124,3 +124,16 @@ def test_a_right_turn_whose_answer_came_too_late_is_late_not_premature() -> None
     verdict = judge(scenario, [_turn(1, "我想问一下,明天北京的天气怎么样?", answered=False)])
     assert (verdict.premature, verdict.lost, verdict.timed_out) == (0, 0, 1)
     assert not verdict.ok
+
+
+def test_a_misheard_first_part_is_lost_speech_not_a_cut_off() -> None:
+    scenario = BY_NAME["zh_interrupt_pause_0.4s"]
+    verdict = judge(scenario, [_turn(1, "故事", cut=True), _turn(2, "填一下,今天天气怎么样?")])
+    assert (verdict.premature, verdict.lost) == (0, 1) and not verdict.ok
+
+
+def test_a_question_split_over_two_logged_turns_is_premature() -> None:
+    scenario = BY_NAME["zh_pause_question_0.6s"]
+    turns = [_turn(1, "我想问一下", answered=False, cut=True), _turn(2, "明天北京的天气怎么样")]
+    verdict = judge(scenario, turns)
+    assert verdict.premature == 1 and any("split" in problem for problem in verdict.problems)

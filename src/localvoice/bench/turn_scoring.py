@@ -78,7 +78,7 @@ def judge(
     verdict = Verdict(invalid=invalid)
     answered = [t for t in turns if t.answered]
     matched: dict[int, HeardTurn] = {}  # expected index → the answered turn that holds it
-    used: set[int] = set()  # turns matched or already reported as answered half-way
+    used: set[int] = set()  # turns matched, or already reported as answered half-way
     for k, expected in enumerate(scenario.answered):
         joined = " + ".join(FRAGMENTS[f].text for f in expected)
         hit = next(
@@ -100,13 +100,23 @@ def judge(
             used.add(hit.turn)
         if len(expected) > 1:
             verdict.questions_with_pause += 1
-            half = [t for t in answered if any(holds(t.user, f) for f in expected)]
-            halfway = [t for t in half if not all(holds(t.user, f) for f in expected)]
-            if (hit is None and pending is None) or halfway:
+            # Answered before the question was over: it holds an earlier part, not the last one. (A turn
+            # that holds the last part but not the first lost its start; that is lost speech, or a
+            # mishearing such as 停一下 → 填一下, not a cut-off.)
+            halfway = [
+                t
+                for t in answered
+                if not holds(t.user, expected[-1]) and any(holds(t.user, f) for f in expected[:-1])
+            ]
+            parts = [t for t in turns if any(holds(t.user, f) for f in expected)]
+            split = hit is None and pending is None and len(parts) > 1
+            if halfway or split:
                 verdict.premature += 1
                 for t in halfway:
                     used.add(t.turn)
                     verdict.problems.append(f"answered half-way: {t.user!r}")
+                if split and not halfway:
+                    verdict.problems.append(f"split into turns: {[t.user for t in parts]}")
         want = scenario.interrupted[k]
         if hit is not None and want is not None and bool(hit.cut_by_user) != want:
             verdict.problems.append(f"reply to {hit.user!r} {'not ' if want else ''}cut short by the user")
