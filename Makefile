@@ -7,7 +7,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := libportaudio2 espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
+# gcin-voice: Mandarin syllables recorded by two people (GPL-3 / CC-BY-3), spliced into the human-speech
+# Mandarin test set (tests/fixtures/mandarin_human, localvoice bench mandarin_cer).
+APT_PACKAGES := libportaudio2 espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins alsa-utils gcin-voice
 # llama.cpp builds from source: portable (no -march=native) so the build runs on any x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1

@@ -36,8 +36,10 @@ DEFAULT_RUNS = {
     "stages": 3,
     "latency": 2,
     "streaming_vs_naive": 1,
+    "gpt_sovits": 3,
     "models": 2,
     "turn_taking": 1,
+    "mandarin_cer": 1,
 }
 
 
@@ -81,6 +83,12 @@ async def _streaming_vs_naive(config: Config, options: BenchOptions) -> Scenario
     return await run_streaming_vs_naive(config, runs_for("streaming_vs_naive", options), options.questions)
 
 
+async def _gpt_sovits(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.gpt_sovits_stream import run_gpt_sovits_stream
+
+    return await run_gpt_sovits_stream(config, runs_for("gpt_sovits", options))
+
+
 async def _models(config: Config, options: BenchOptions) -> ScenarioResult:
     from localvoice.bench.model_speed import run_models
 
@@ -98,6 +106,12 @@ async def _turn_taking(config: Config, options: BenchOptions) -> ScenarioResult:
     )
 
 
+async def _mandarin_cer(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.mandarin_cer import run_mandarin_cer
+
+    return await run_mandarin_cer(config, runs_for("mandarin_cer", options))
+
+
 # In the order they run: the quick fake-based ones first, then those that load real models.
 SCENARIOS: dict[str, Scenario] = {
     "overhead": _overhead,
@@ -106,8 +120,10 @@ SCENARIOS: dict[str, Scenario] = {
     "stages": _stages,
     "latency": _latency,
     "streaming_vs_naive": _streaming_vs_naive,
+    "gpt_sovits": _gpt_sovits,
     "models": _models,
     "turn_taking": _turn_taking,
+    "mandarin_cer": _mandarin_cer,
 }
 
 
