@@ -12,6 +12,9 @@ odd-sized pieces (``piece_bytes``) every ``chunk_delay_s`` — samples cut acros
 
 ``die_after_pieces``: after that many PCM pieces of a clause the server dies (the connection drops
 mid-stream and the port stops listening), like a killed process.
+
+It lives in the package (not only under tests/) because ``localvoice bench gpt_sovits`` measures the
+client against it; tests import it through ``tests/fake_gpt_sovits.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import json
 import struct
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,7 +32,6 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 V2_LANGUAGES = {"auto", "auto_yue", "en", "zh", "ja", "yue", "ko", "all_zh", "all_ja", "all_yue", "all_ko"}
@@ -118,13 +120,6 @@ class FakeGptSovits:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-@pytest.fixture(name="fake_gpt_sovits")
-def fake_gpt_sovits_fixture() -> Iterator[FakeGptSovits]:
-    """Import ``fake_gpt_sovits_fixture`` into a test module, then ask for ``fake_gpt_sovits``."""
-    with FakeGptSovits() as server:
-        yield server
 
 
 def reference_problem(path: str) -> str | None:

@@ -15,7 +15,8 @@ from localvoice.errors import BadInputError, LocalVoiceError
 
 SCENARIO_HELP = (
     "overhead (pipeline cost with instant fakes), barge_in (user speech → silence), idle (CPU while listening to a quiet room), stages (every stage "
-    "of a real spoken turn), latency (what each latency measure buys, side by side), streaming_vs_naive (first audio vs the wait-then-speak loop), models "
+    "of a real spoken turn), latency (what each latency measure buys, side by side), streaming_vs_naive (first audio vs the wait-then-speak loop), gpt_sovits (first audio of a "
+    "cloned voice, streaming vs whole clip, against a fake server), models "
     "(load time and speed of each packaged model); none: all of them"
 )
 
