@@ -137,3 +137,9 @@ def test_a_question_split_over_two_logged_turns_is_premature() -> None:
     turns = [_turn(1, "我想问一下", answered=False, cut=True), _turn(2, "明天北京的天气怎么样")]
     verdict = judge(scenario, turns)
     assert verdict.premature == 1 and any("split" in problem for problem in verdict.problems)
+
+
+def test_the_turn_decision_is_timed_from_the_end_of_the_question() -> None:
+    scenario = BY_NAME["zh_plain"]
+    verdict = judge(scenario, [HeardTurn(1, "今天天气怎么样", True, False, 9.0, decided_at_s=7.25)], [6.5])
+    assert verdict.turn_decided_ms == [750.0] and verdict.voice_to_voice == [("idle", 2500.0)]

@@ -29,6 +29,7 @@ class HeardTurn:
     answered: bool  # some of its reply reached the speaker
     cut_by_user: bool | None  # its reply was interrupted before the harness stopped the scenario
     answer_at_s: float | None = None  # clock time the first answer audio played, when known
+    decided_at_s: float | None = None  # clock time the turn was handed to the LLM, when known
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class Verdict:
     false_barge_in: bool | None = None  # backchannel and noise scenarios only
     bare_stop_ok: bool | None = None  # bare-stop scenarios only
     voice_to_voice: list[tuple[V2vKind, float]] = field(default_factory=list)
+    turn_decided_ms: list[float] = field(default_factory=list)  # question end → turn handed to the LLM
     late: int = 0
     unanswered: int = 0
     timed_out: int = 0  # unanswered, though the words made the expected turn: counted as late
@@ -120,13 +122,14 @@ def judge(
         want = scenario.interrupted[k]
         if hit is not None and want is not None and bool(hit.cut_by_user) != want:
             verdict.problems.append(f"reply to {hit.user!r} {'not ' if want else ''}cut short by the user")
-        if hit is not None and speech_end_at is not None and hit.answer_at_s is not None:
-            end = speech_end_at[_last_step(scenario, expected[-1])]
-            if end is not None:
-                kind: V2vKind = "after_barge_in" if k > 0 and scenario.interrupted[k - 1] else "idle"
-                ms = (hit.answer_at_s - end) * 1000.0
-                verdict.voice_to_voice.append((kind, ms))
-                verdict.late += ms > LATE_MS
+        end = None if speech_end_at is None else speech_end_at[_last_step(scenario, expected[-1])]
+        if hit is not None and end is not None and hit.decided_at_s is not None:
+            verdict.turn_decided_ms.append((hit.decided_at_s - end) * 1000.0)
+        if hit is not None and end is not None and hit.answer_at_s is not None:
+            kind: V2vKind = "after_barge_in" if k > 0 and scenario.interrupted[k - 1] else "idle"
+            ms = (hit.answer_at_s - end) * 1000.0
+            verdict.voice_to_voice.append((kind, ms))
+            verdict.late += ms > LATE_MS
     for t in answered:
         if t.turn not in used:
             verdict.problems.append(f"extra answered turn: {t.user!r}")

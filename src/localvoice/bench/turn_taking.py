@@ -96,9 +96,12 @@ def _heard_turns(
     records: list[dict[str, Any]], seen: list[tuple[float, ConversationEvent]], stop_s: float
 ) -> list[HeardTurn]:
     audio: dict[int, float] = {}
+    decided: dict[int, float] = {}
     cut: dict[int, bool] = {}
     for at, event in seen:
-        if isinstance(event, ReplyAudioStarted):
+        if isinstance(event, TranscriptReady):
+            decided[event.turn] = at
+        elif isinstance(event, ReplyAudioStarted):
             audio.setdefault(event.turn, at)
         elif isinstance(event, ReplyFinished) and event.interrupted and at < stop_s:
             cut[event.turn] = True
@@ -109,6 +112,7 @@ def _heard_turns(
             answered=int(r["turn"]) in audio,
             cut_by_user=cut.get(int(r["turn"]), False),
             answer_at_s=audio.get(int(r["turn"])),
+            decided_at_s=decided.get(int(r["turn"])),
         )
         for r in records
     ]
@@ -211,6 +215,7 @@ async def _one_scenario(
             for t in turns
         ],
         "voice_to_voice_ms": [{"kind": kind, "ms": round(ms, 1)} for kind, ms in verdict.voice_to_voice],
+        "turn_decided_ms": [round(ms, 1) for ms in verdict.turn_decided_ms],
         "stop_ms": _stop_ms(scenario, mic, sink, stop_s),
         "asr_ms": [r["timings_ms"].get("asr") for r in records],
         "timeline": _timeline(seen, mic, scenario),
@@ -311,6 +316,11 @@ def _summarize(result: ScenarioResult, verdicts: list[Verdict]) -> None:
         [ms for kind, ms in v2v if kind == "after_barge_in"],
         "voice-to-voice after a barge-in (question end → answer)",
         LATE_MS,
+    )
+    result.add(
+        "turn_decided_ms",
+        [ms for v in valid for ms in v.turn_decided_ms],
+        "question end → turn handed to the LLM (end of turn + ASR)",
     )
     stop_ms = [float(row["stop_ms"]) for row in result.details if row.get("stop_ms") is not None]
     result.add("stop_ms", stop_ms, "speech over a reply → reply silenced")
