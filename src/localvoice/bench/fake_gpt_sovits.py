@@ -79,6 +79,7 @@ class FakeGptSovits:
         self.piece_bytes: Sequence[int] = (1001, 777, 1333, 555)  # odd: samples straddle pieces
         self.die_after_pieces: int | None = None
         self.fail_tts: str | None = None  # answer every /tts with 400 "tts failed" and this Exception
+        self.voice_audio: np.ndarray | None = None  # int16 at sample_rate_hz: spoken instead of the tone
         self.spoken: list[Spoken] = []
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, body or query)
         self.gpt_weights = ""
@@ -241,7 +242,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _speak(self, text: str, req: dict[str, Any], streaming: bool) -> None:
         fake = self.fake
         rate = fake.sample_rate_hz
-        pcm = tone(text, len(text) * fake.seconds_per_char, rate).tobytes()
+        length = max(1, round(len(text) * fake.seconds_per_char * rate))
+        voice = fake.voice_audio
+        audio = np.resize(voice, length) if voice is not None else tone(text, length / rate, rate)
+        pcm = audio.astype("<i2").tobytes()
         started = time.monotonic()
         sizes = list(fake.piece_bytes)
         pieces: list[bytes] = []
