@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -324,3 +325,15 @@ async def test_a_dead_server_is_retried_after_retry_s(tmp_path: Path) -> None:
         await tts.synthesize("你好。")
         await tts.aclose()
     assert len(server.spoken) == 1 and notices == ["GPT-SoVITS answers again: your voice is back."]
+
+
+async def test_clauses_go_to_the_server_one_at_a_time(tmp_path: Path, fake_gpt_sovits: FakeGptSovits) -> None:
+    fake_gpt_sovits.first_chunk_delay_s = 0.05
+    tts = make_tts(tmp_path, fake_gpt_sovits)
+    await asyncio.gather(
+        tts.synthesize("第一句话。"), tts.synthesize("第二句话。"), tts.synthesize("第三句话。")
+    )
+    await tts.aclose()
+    spans = sorted((s.started_s, s.finished_s or 0.0) for s in fake_gpt_sovits.spoken)
+    assert len(spans) == 3
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
+import unicodedata
 from collections.abc import AsyncIterator
 from typing import Any, Self
 
@@ -31,8 +31,15 @@ NO_VOICE = (
     "GPT-SoVITS needs a voice: add one with `localvoice voice add NAME --ref clip.wav` and choose it "
     "with `localvoice voice use NAME` (or set tts.gpt_sovits.voice)"
 )
-_KANA = re.compile("[\u3040-\u30ff]")  # hiragana and katakana: only Japanese writes them
-_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+
+
+def _script_of(ch: str) -> str:
+    """HIRAGANA, KATAKANA, HANGUL, … from the character's Unicode name ("" when it has none)."""
+    return unicodedata.name(ch, "").split(" ", 1)[0]
+
+
+def _writes(text: str, scripts: tuple[str, ...]) -> bool:
+    return any(_script_of(ch) in scripts for ch in text if not ch.isascii())
 
 
 def clause_language(text: str, chinese: str = "zh") -> str:
@@ -42,9 +49,9 @@ def clause_language(text: str, chinese: str = "zh") -> str:
     Chinese front end reads the English words of a mixed clause too, while ``en`` would drop the
     Chinese ones. Kana means Japanese, Hangul Korean, anything else English.
     """
-    if _KANA.search(text):
+    if _writes(text, ("HIRAGANA", "KATAKANA")):  # only Japanese writes kana
         return "ja"
-    if _HANGUL.search(text):
+    if _writes(text, ("HANGUL",)):
         return "ko"
     return chinese if has_cjk(text) else "en"
 
@@ -67,6 +74,9 @@ class GptSovitsTTS:
         self._client: httpx.AsyncClient | None = None
         self._weights_loaded = False
         self._weights_lock = asyncio.Lock()
+        # One clause at a time: the server runs one model, and a second request in parallel would slow
+        # the stream that is playing now. The next clause starts the moment this one's audio is in.
+        self._request_lock = asyncio.Lock()
 
     @classmethod
     def from_config(cls, config: TTSConfig) -> Self:
@@ -124,7 +134,7 @@ class GptSovitsTTS:
         path, body = self.request(text)
         parser = WavStreamParser("GPT-SoVITS")
         try:
-            async with self._http().stream("POST", path, json=body) as response:
+            async with self._request_lock, self._http().stream("POST", path, json=body) as response:
                 if response.status_code >= 400:
                     raise BackendError(server_error("could not speak the clause", await response.aread()))
                 async for data in response.aiter_raw():
