@@ -183,6 +183,19 @@ async def test_the_v1_api_is_spoken_through_its_own_route(
     assert body["prompt_language"] == "zh" and body["speed"] == 1.0
 
 
+async def test_the_v1_api_loads_trained_weights_with_set_model(
+    tmp_path: Path, fake_gpt_sovits: FakeGptSovits
+) -> None:
+    config = GptSovitsConfig(url=fake_gpt_sovits.url, api="v1")
+    tts = GptSovitsTTS(
+        config, add_voice(tmp_path, config, gpt_weights="/w/me.ckpt", sovits_weights="/w/me.pth")
+    )
+    await tts.synthesize("你好。")
+    await tts.aclose()
+    assert (fake_gpt_sovits.gpt_weights, fake_gpt_sovits.sovits_weights) == ("/w/me.ckpt", "/w/me.pth")
+    assert [path for _, path, _ in fake_gpt_sovits.requests] == ["/set_model", "/"]
+
+
 async def test_first_audio_reaches_the_sink_before_the_server_finishes_the_clause(
     tmp_path: Path, fake_gpt_sovits: FakeGptSovits
 ) -> None:
