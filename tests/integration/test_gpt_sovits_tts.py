@@ -350,3 +350,28 @@ async def test_clauses_go_to_the_server_one_at_a_time(tmp_path: Path, fake_gpt_s
     spans = sorted((s.started_s, s.finished_s or 0.0) for s in fake_gpt_sovits.spoken)
     assert len(spans) == 3
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
+
+
+async def test_server_killed_mid_reply_leaves_the_conversation_history_whole(tmp_path: Path) -> None:
+    from localvoice.conversation import Conversation
+
+    notices: list[str] = []
+    packaged = NoteTTS()
+    with FakeGptSovits() as server:
+        server.die_after_pieces = 5  # the very first clause dies mid-stream
+        tts = FallbackTTS(make_tts(tmp_path, server), lambda: packaged, notices.append)
+        clock = MonotonicClock()
+        llm = ScriptedLLM(clock, [(0.0, REPLY)])
+        conversation = Conversation(llm, tts, CollectingSink(24_000), clock, "你是助手")
+        await conversation.reply_to("明天天气怎么样？")
+        llm.pieces = [(0.0, "不客气。")]
+        await conversation.reply_to("谢谢")
+        await tts.aclose()
+    assert [(m.role, m.content, m.interrupted) for m in conversation.history] == [
+        ("user", "明天天气怎么样？", False),
+        ("assistant", REPLY, False),
+        ("user", "谢谢", False),
+        ("assistant", "不客气。", False),
+    ]
+    assert llm.calls[1][2].content == REPLY, "the next prompt carries the whole reply"
+    assert packaged.said[-1] == "不客气。" and len(notices) == 1, "one notice for the whole outage"
