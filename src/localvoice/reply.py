@@ -286,6 +286,8 @@ class ReplyPipeline:
         got), and never counts as heard to its last character.
         """
         heard_end = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 1.0  # one second in all for the sink to settle, however many chunks
         for clause in clauses:
             if not clause.pieces:
                 synthesis = clause.synthesis
@@ -297,7 +299,8 @@ class ReplyPipeline:
             played_s = Fraction(0)
             for size, rate_hz, future in clause.pieces:
                 try:
-                    played = await asyncio.wait_for(asyncio.shield(future), timeout=1.0)
+                    wait_s = max(0.0, deadline - loop.time())
+                    played = await asyncio.wait_for(asyncio.shield(future), timeout=wait_s)
                 except (TimeoutError, asyncio.CancelledError):
                     played = 0
                 played_s += Fraction(min(played, size), rate_hz)
