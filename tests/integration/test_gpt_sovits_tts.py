@@ -16,7 +16,7 @@ import soundfile as sf
 from localvoice.assemble import build_tts
 from localvoice.audio.sinks import CollectingSink, PacedSink
 from localvoice.backends.tts.fallback import FallbackTTS
-from localvoice.backends.tts.gpt_sovits import GptSovitsTTS, clause_language
+from localvoice.backends.tts.gpt_sovits import GptSovitsTTS, clause_language, refusal
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config, GptSovitsConfig
 from localvoice.errors import BackendError, ConfigError
@@ -375,3 +375,12 @@ async def test_server_killed_mid_reply_leaves_the_conversation_history_whole(tmp
     ]
     assert llm.calls[1][2].content == REPLY, "the next prompt carries the whole reply"
     assert packaged.said[-1] == "不客气。" and len(notices) == 1, "one notice for the whole outage"
+
+
+def test_an_older_server_that_takes_only_true_false_gets_the_fix_named() -> None:
+    body = (
+        b'{"detail":[{"type":"bool_parsing","loc":["body","streaming_mode"],'
+        b'"msg":"Input should be a valid boolean, unable to interpret input","input":3}]}'
+    )
+    message = refusal(422, body)
+    assert "\n" not in message and message.endswith("set tts.gpt_sovits.streaming_mode=1")

@@ -136,7 +136,7 @@ class GptSovitsTTS:
         try:
             async with self._request_lock, self._http().stream("POST", path, json=body) as response:
                 if response.status_code >= 400:
-                    raise BackendError(server_error("could not speak the clause", await response.aread()))
+                    raise BackendError(refusal(response.status_code, await response.aread()))
                 async for data in response.aiter_raw():
                     clip = parser.feed(data)
                     if clip is not None:
@@ -198,6 +198,14 @@ class GptSovitsTTS:
     async def _check(self, response: httpx.Response, what: str) -> None:
         if response.status_code >= 400:
             raise BackendError(server_error(f"could not load {what}", await response.aread()))
+
+
+def refusal(status: int, body: bytes) -> str:
+    """Why the server would not speak a clause, as one line, with the fix when there is one."""
+    message = server_error("could not speak the clause", body)
+    if status == 422 and b"streaming_mode" in body:  # FastAPI: an older api_v2 takes only true/false
+        message += "; this GPT-SoVITS predates streaming modes 2 and 3: set tts.gpt_sovits.streaming_mode=1"
+    return message
 
 
 def server_error(doing: str, body: bytes) -> str:
