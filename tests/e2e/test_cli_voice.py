@@ -41,22 +41,18 @@ def test_add_list_use_show_remove(tmp_path: Path) -> None:
     assert stored.is_file() and not stored.is_symlink() and stored.read_bytes() == ref.read_bytes()
     ref.unlink()  # a copy: the original may go
     other = clip(tmp_path / "you.wav", ["zh_dinner", "zh_sleep"])
+    aux = clip(tmp_path / "aux.wav", ["zh_sleep", "zh_dinner"])
     run_cli(
-        "voice",
-        "add",
-        "you",
-        "--ref",
-        str(other),
-        "--text",
-        "今天晚饭做点什么好呢？",
-        log_dir=tmp_path,
-        env=env(tmp_path),
-    )
+        "voice", "add", "you", "--ref", str(other), "--text", "今天晚饭做点什么好呢？", "--aux", str(aux),
+        log_dir=tmp_path, env=env(tmp_path),
+    )  # fmt: skip
+    assert (tmp_path / "voices" / "you" / "aux_1.wav").read_bytes() == aux.read_bytes()
     listed = run_cli("voice", "list", log_dir=tmp_path, env=env(tmp_path)).stdout
     assert re.search(r"^\* me \(zh, zero-shot\)", listed, re.M) and re.search(r"^  you ", listed, re.M)
     run_cli("voice", "use", "you", log_dir=tmp_path, env=env(tmp_path))
     shown = run_cli("voice", "show", "you", log_dir=tmp_path, env=env(tmp_path)).stdout
     assert "(in use)" in shown and "今天晚饭做点什么好呢？" in shown
+    assert f"aux clip:   {tmp_path / 'voices' / 'you' / 'aux_1.wav'}" in shown
     assert run_cli("voice", "remove", "me", log_dir=tmp_path, env=env(tmp_path)).returncode == 0
     assert not (tmp_path / "voices" / "me").exists()
     gone = run_cli("voice", "show", "me", log_dir=tmp_path, env=env(tmp_path))
