@@ -34,9 +34,11 @@ from localvoice.events import AudioClip
 
 pytestmark = pytest.mark.slow
 
-# Measured with these settings (beam 5, no prompt): 0.088 and 0.52; before (prompt, greedy) 0.147 and
-# 0.63. Speaker 3 is held to the target; speaker 5 to just under what the old settings gave.
-CER_LIMITS = {"3": 0.15, "5": 0.58}
+# Measured with the shipped settings (beam 5, no prompt, capped): 0.088 and 0.52–0.55. Before (prompt,
+# greedy, temperature fallback) 0.147–0.15 and 0.54–0.63, with the prompt in 3 of 60 transcripts.
+# Speaker 3 is held under the target of 0.15 with room to spare for another machine's rounding;
+# speaker 5 at the measured level (see the module docstring for why it cannot reach the target).
+CER_LIMITS = {"3": 0.12, "5": 0.58}
 ALLOWED = {"zh", "en"}
 
 

@@ -64,6 +64,12 @@ def test_subtitle_credits_on_noise_are_dropped(text: str) -> None:
     assert is_hallucination(SegmentScore(text, no_speech_prob=0.45, avg_logprob=-0.6), clip_is_quiet=False)
 
 
+def test_a_repetition_loop_is_dropped_but_a_short_repeat_is_kept() -> None:
+    loop = "I'm sorry, " * 8  # faint noise, one capped decode
+    assert is_hallucination(SegmentScore(loop, 0.2, -0.3, compression_ratio=4.0), clip_is_quiet=False)
+    assert not is_hallucination(SegmentScore("谢谢谢谢", 0.05, -0.3, compression_ratio=1.1), False)
+
+
 def test_defaults_are_beam_five_and_chinese_or_english() -> None:
     config = Config().asr
     assert config.beam_size == 5
@@ -101,6 +107,7 @@ class _Segment:
     end: float = 1.0
     no_speech_prob: float = 0.05
     avg_logprob: float = -0.3
+    compression_ratio: float = 0.9
 
 
 @dataclass

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -245,7 +246,7 @@ async def run_mandarin_cer(config: Config, runs: int) -> ScenarioResult:
     clips = [(speaker, s, speak(s, speaker)) for speaker in SPEAKERS for s in sentences] * runs
     audio_s = sum(clip.duration_s for _, _, clip in clips)
     result.headline.update(utterances=len(clips), audio_s=round(audio_s, 1))
-    threads = config.asr.cpu_threads or 0
+    threads = config.asr.cpu_threads or os.cpu_count() or 1  # as the backend does
     raw = WhisperModel(
         str(ensure_model("whisper-base")),
         device="cpu",

@@ -72,6 +72,10 @@ NO_SPEECH_SIGN_OFF = 0.5  # above this, a bare "thank you" is treated as invente
 # Whisper's own rule for a silent window: likely no speech and low confidence in the words.
 NO_SPEECH_DROP = 0.6
 LOGPROB_DROP = -1.0
+# Whisper's own mark of a repetition loop ("I'm sorry, I'm sorry, …" on faint noise): text that gzip
+# shrinks more than this. A spoken request is far below it. The backend decodes once (no temperature
+# fallback, which used to re-decode such loops up to five times), so the loop is dropped here.
+REPETITION_DROP = 2.4
 
 
 # The old prompt's clauses and their near misses ("这位是普通话的句子" was heard on pink noise): never
@@ -85,6 +89,7 @@ class SegmentScore:
     text: str
     no_speech_prob: float
     avg_logprob: float
+    compression_ratio: float = 1.0
 
 
 def normalize(text: str) -> str:
@@ -109,6 +114,8 @@ def strip_prompt_echo(text: str) -> str:
 def is_hallucination(segment: SegmentScore, clip_is_quiet: bool) -> bool:
     """True when the segment is most likely invented by Whisper rather than heard."""
     if segment.no_speech_prob > NO_SPEECH_DROP and segment.avg_logprob < LOGPROB_DROP:
+        return True
+    if segment.compression_ratio > REPETITION_DROP:
         return True
     key = normalize(segment.text)
     if not key:

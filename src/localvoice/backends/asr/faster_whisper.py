@@ -250,7 +250,7 @@ class FasterWhisperASR:
             if chinese:
                 text = to_simplified(text)  # Whisper writes Mandarin in traditional characters unprompted
             text = strip_prompt_echo(text)
-            score = SegmentScore(text, segment.no_speech_prob, segment.avg_logprob)
+            score = SegmentScore(text, segment.no_speech_prob, segment.avg_logprob, segment.compression_ratio)
             if text and not is_hallucination(score, quiet):
                 kept.append(TranscriptSegment(segment.start, segment.end, text))
         return kept
