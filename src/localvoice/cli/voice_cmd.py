@@ -180,11 +180,12 @@ def _choose_window(args: argparse.Namespace, audio: AudioClip) -> tuple[float, f
 async def _transcribe(audio: AudioClip, language: str, config: Config) -> str:
     from localvoice.audio.resample import resample
     from localvoice.session import Session
+    from localvoice.voiceclone.label import asr_language
 
     clip = AudioClip(resample(audio.samples, audio.sample_rate_hz, 16_000), 16_000)
     async with Session(config, notify_stderr, need_asr=True, need_llm=False, need_tts=False) as session:
         assert session.asr is not None
-        transcript = await session.asr.transcribe(clip, language)
+        transcript = await session.asr.transcribe(clip, asr_language(language))
     text = transcript.text.strip()
     if text:
         print(f"transcribed: {text}   (wrong? add it again with --text '…' --replace)")

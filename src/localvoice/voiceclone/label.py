@@ -46,8 +46,13 @@ async def transcribe_clip(asr: ASR, clip: AudioClip, language: str) -> str:
     from localvoice.audio.resample import resample
 
     heard = AudioClip(resample(clip.samples, clip.sample_rate_hz, 16_000), 16_000)
-    transcript = await asr.transcribe(heard, language)
+    transcript = await asr.transcribe(heard, asr_language(language))
     return clean_text(transcript.text)
+
+
+def asr_language(code: str) -> str:
+    """The ASR's language for a GPT-SoVITS one: Whisper writes Cantonese in Chinese characters as zh."""
+    return "zh" if code == "yue" else code
 
 
 def write_list(path: Path, entries: Iterable[Labelled]) -> None:
