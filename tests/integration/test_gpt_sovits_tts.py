@@ -384,3 +384,29 @@ def test_an_older_server_that_takes_only_true_false_gets_the_fix_named() -> None
     )
     message = refusal(422, body)
     assert "\n" not in message and message.endswith("set tts.gpt_sovits.streaming_mode=1")
+
+
+@pytest.mark.slow
+async def test_the_real_wiring_falls_back_to_the_packaged_voice(tmp_path: Path) -> None:
+    from localvoice.backends.tts.packaged import PackagedTTS
+
+    config = Config()
+    config.tts.backend = "gpt_sovits"
+    notices: list[str] = []
+    with FakeGptSovits() as server:
+        config.tts.gpt_sovits.url = server.url
+        add_voice(tmp_path, config.tts.gpt_sovits)
+        tts = build_tts(config, notices.append)
+        server.die_after_pieces = 4
+        clock = MonotonicClock()
+        sink = CollectingSink(24_000)
+        llm = ScriptedLLM(clock, [(0.0, "好的，我来帮你查一下。明天北京晴。")])
+        pipeline = ReplyPipeline(
+            llm, tts, sink, clock, lambda event: None, ReplySettings(first_clause_min_chars=2)
+        )
+        finished = await pipeline.run(1, MESSAGES)
+        await tts.aclose()
+    assert isinstance(tts, FallbackTTS) and isinstance(tts._fallback, PackagedTTS)
+    assert finished.error is None and finished.heard == "好的，我来帮你查一下。明天北京晴。"
+    assert sum("packaged voice speaks" in n for n in notices) == 1, notices
+    assert sink.collected().duration_s > 1.0, "the packaged voice spoke the reply"
