@@ -115,3 +115,15 @@ def test_doctor_checks_the_voice_and_the_server(tmp_path: Path) -> None:
     assert re.search(r"^!! +cloned voice: me: reference .*does not exist", down.stdout, re.M), down.stdout
     assert re.search(r"^!! +gpt-sovits: not reachable", down.stdout, re.M) and "api_v2.py" in down.stdout
     assert down.returncode == 1 and "Traceback" not in down.stderr
+
+
+def test_at_a_terminal_the_best_window_is_offered_and_taken(tmp_path: Path) -> None:
+    from tests.e2e.test_cli_habits import _run_in_terminal
+
+    long = clip(tmp_path / "long.wav", ["zh_study", "zh_weekend", "zh_sleep", "zh_dinner"] * 2, pause_s=0.8)
+    argv = ["voice", "add", "me", "--ref", str(long), "--text", "x"]
+    code, shown = _run_in_terminal(argv, {**env(tmp_path), "LOCALVOICE_LOG_DIR": str(tmp_path)}, "n")
+    assert code == 2 and "The best window is" in shown and "no reference chosen" in shown, shown
+    code, shown = _run_in_terminal(argv, {**env(tmp_path), "LOCALVOICE_LOG_DIR": str(tmp_path)}, "")
+    assert code == 0, shown
+    assert 3.0 <= sf.info(tmp_path / "voices" / "me" / "reference.wav").duration <= 10.0
