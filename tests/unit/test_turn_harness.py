@@ -143,3 +143,14 @@ def test_the_turn_decision_is_timed_from_the_end_of_the_question() -> None:
     scenario = BY_NAME["zh_plain"]
     verdict = judge(scenario, [HeardTurn(1, "今天天气怎么样", True, False, 9.0, decided_at_s=7.25)], [6.5])
     assert verdict.turn_decided_ms == [750.0] and verdict.voice_to_voice == [("idle", 2500.0)]
+
+
+def test_a_question_whose_first_words_were_never_heard_is_answered_without_its_beginning() -> None:
+    scenario = BY_NAME["en_pause_question_0.6s"]
+    verdict = judge(scenario, [_turn(1, "What is 2 plus 2?")])
+    assert verdict.problems == [
+        "no answered turn holds 'Wait, + what is two plus two?'",
+        "answered without its beginning: 'What is 2 plus 2?'",
+        "lost: 'Wait,' reached no user turn",
+    ]
+    assert (verdict.premature, verdict.lost) == (0, 1)

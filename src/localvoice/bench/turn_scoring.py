@@ -130,8 +130,13 @@ def judge(
             ms = (hit.answer_at_s - end) * 1000.0
             verdict.voice_to_voice.append((kind, ms))
             verdict.late += ms > LATE_MS
+    missed = [e for k, e in enumerate(scenario.answered) if k not in matched]
     for t in answered:
-        if t.turn not in used:
+        if t.turn in used:
+            continue
+        if any(holds(t.user, expected[-1]) for expected in missed):
+            verdict.problems.append(f"answered without its beginning: {t.user!r}")
+        else:
             verdict.problems.append(f"extra answered turn: {t.user!r}")
     content = [f for expected in scenario.answered for f in expected]
     verdict.content_fragments = len(content)

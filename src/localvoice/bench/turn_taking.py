@@ -46,6 +46,8 @@ LISTEN_S = 5.0  # after the last fragment when no answer is expected to it
 ANSWER_TIMEOUT_S = 30.0  # after the last fragment when an answer is expected (2 busy cores: 10+ s happens)
 TRIGGER_TIMEOUT_S = 45.0  # a step whose trigger never fires (no reply ever played) ends the scenario
 SETTLE_S = 1.0  # between scenarios: lets cancelled work finish
+# An over-reply scenario whose first reply was too short to speak over ("我查不到。") is run again.
+ATTEMPTS = 3
 SHORT_REPLY_TOKENS = 40
 LONG_REPLY_TOKENS = 160  # still speaking a few seconds after the reply starts
 
@@ -272,10 +274,14 @@ async def run_turn_taking(
         verdicts: list[Verdict] = []
         for run in range(runs):
             for scenario in scenarios:
-                verdict, row = await _one_scenario(
-                    session, scenario, clips, log_root / f"{run + 1}-{scenario.name}"
-                )
-                row["run"] = run + 1
+                for attempt in range(1, ATTEMPTS + 1):
+                    folder = log_root / f"{run + 1}-{scenario.name}" / str(attempt)
+                    verdict, row = await _one_scenario(session, scenario, clips, folder)
+                    if verdict.invalid is None or attempt == ATTEMPTS:
+                        break
+                    progress(f"{scenario.name}: again ({verdict.invalid})")
+                    await asyncio.sleep(SETTLE_S)
+                row["run"], row["attempts"] = run + 1, attempt
                 verdicts.append(verdict)
                 result.details.append(row)
                 progress(_line(row))
