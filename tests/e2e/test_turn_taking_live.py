@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from localvoice.audio.wav import write_wav
 from localvoice.bench.turn_microphone import ROOM_NOISE_DBFS
 from localvoice.bench.turn_scenarios import BY_NAME, Scenario
 from localvoice.bench.turn_scoring import HeardTurn, holds, judge
+from localvoice.bench.turn_taking import STILL_PLAYING_S
 from localvoice.events import AudioClip
 from localvoice.transcript_log import read_log
 from tests.fake_ollama import unused_local_url
@@ -41,6 +42,7 @@ OBSERVE_S = 1.5  # after the answer is heard: time for a wrong extra turn to sho
 LISTEN_S = 5.0  # when nothing should be answered
 ANSWER_TIMEOUT_S = 30.0
 REPLY_TIMEOUT_S = 60.0
+ATTEMPTS = 3
 _RATE = 16_000
 _BLOCK = 320  # 20 ms of 16-bit mono at 16 kHz
 _QUIET_BLOCKS = 15  # 300 ms of silence before a sound counts as a new start
@@ -135,27 +137,47 @@ def _chat(pulse: PulseServer, log_dir: Path, scenario: Scenario) -> subprocess.P
     )
 
 
-def _play(pulse: PulseServer, groups: list[Group], speaker: Speaker, folder: Path) -> float:
-    """Say each group when its trigger fires; returns when the last speech ended (monotonic)."""
+class TooShortReply(Exception):
+    """The reply to speak over had already ended: the scenario tests nothing; run it again."""
+
+
+def _play(
+    pulse: PulseServer, groups: list[Group], speaker: Speaker, folder: Path, replies_ended: Callable[[], int]
+) -> tuple[float, float | None]:
+    """Say each group when its trigger fires; returns when the last speech ended and when the first
+    speech over a reply began (monotonic)."""
     start = time.monotonic()
     ended = start
+    probe: float | None = None
     for index, group in enumerate(groups):
         if group.trigger == "start":
             due = start + group.delay_s
         else:
             due = speaker.wait_for(group.nth, REPLY_TIMEOUT_S) + group.delay_s
         time.sleep(max(0.0, due - time.monotonic()))
+        if group.trigger == "reply_audio":
+            if replies_ended() >= group.nth:
+                raise TooShortReply
+            probe = probe or time.monotonic()
         path = folder / f"group{index}.wav"
         write_wav(path, group.audio)
         began = time.monotonic()
         pulse.run("paplay", "-d", "mic", str(path), timeout_s=60)
         ended = began + group.speech_end_s
-    return ended
+    return ended, probe
+
+
+def _ended_on_its_own(output: list[str], before: float) -> bool:
+    """A reply finished uninterrupted (the chat's "AI: …" line, timestamped here) before ``before``."""
+    return any(
+        " AI: " in line and "[interrupted]" not in line and float(line.split()[0]) < before for line in output
+    )
 
 
 def _run(
     pulse: PulseServer, scenario: Scenario, speech: dict[str, AudioClip], tmp_path: Path
 ) -> dict[str, Any]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log_dir = tmp_path / "log"
     parec = subprocess.Popen(
         [
@@ -190,7 +212,10 @@ def _run(
     try:
         assert ready.wait(180), "chat did not start:\n" + "\n".join(output)
         time.sleep(0.5)
-        last_end = _play(pulse, script_groups(scenario, speech), speaker, tmp_path)
+        groups = script_groups(scenario, speech)
+        last_end, probe = _play(
+            pulse, groups, speaker, tmp_path, lambda: sum(" AI: " in line for line in output)
+        )
         answer_expected = bool(scenario.answered) and scenario.steps[-1].fragment in scenario.answered[-1]
         deadline = last_end + (ANSWER_TIMEOUT_S if answer_expected else LISTEN_S)
         while time.monotonic() < deadline:
@@ -198,6 +223,8 @@ def _run(
             if answer_expected and answers and time.monotonic() > answers[0] + OBSERVE_S:
                 break
             time.sleep(0.05)
+        if probe is not None and _ended_on_its_own(output, probe + STILL_PLAYING_S):
+            raise TooShortReply
         logs = list(log_dir.glob("*.jsonl"))
         finished = len(read_log(logs[0])) if logs else 0  # turns that ended before the harness stopped
         chat.send_signal(signal.SIGINT)
@@ -232,7 +259,14 @@ def test_turn_taking_scenario(
 ) -> None:
     scenario = BY_NAME[name]
     started = time.monotonic()
-    run = _run(pulse, scenario, speech, tmp_path)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            run = _run(pulse, scenario, speech, tmp_path / str(attempt))
+            break
+        except TooShortReply:  # e.g. "我查不到。" instead of a story
+            assert attempt < ATTEMPTS, (
+                f"{name}: the first reply was too short to speak over, {ATTEMPTS} times"
+            )
     report = "\n".join(run["output"]) + "\nlog:\n" + "\n".join(str(r) for r in run["records"])
     print(
         f"{name}: {time.monotonic() - started:.1f} s, answer heard {run['heard_ms']} ms after the last speech\n{report}"

@@ -25,7 +25,15 @@ from localvoice.protocols import TTS
 
 TriggerKind = Literal["start", "after_previous", "reply_audio", "thinking"]
 Case = Literal[
-    "plain", "pause_question", "straddle", "interrupt", "interrupt_pause", "backchannel", "noise", "bare_stop"
+    "plain",
+    "pause_question",
+    "straddle",
+    "interrupt",
+    "interrupt_pause",
+    "over_reply_end",
+    "backchannel",
+    "noise",
+    "bare_stop",
 ]
 NOISE = "cough"
 
@@ -98,6 +106,13 @@ def _straddle(name: str, first: str, second: str, trigger: TriggerKind, delay_s:
     return Scenario(name, "straddle", steps, ((first, second),), (None,))
 
 
+def _over_reply_end(name: str, first: str, second: str) -> Scenario:
+    """A short answer, and the next question begun 1 s into it: the user's words straddle the moment
+    the answer ends on its own, whichever way the race goes both questions must be answered."""
+    steps = (Say(first, "start", 0.5), Say(second, "reply_audio", 1.0))
+    return Scenario(name, "over_reply_end", steps, ((first,), (second,)), (None, None))
+
+
 def _over_reply(
     name: str, case: Case, story: str, probe: tuple[tuple[str, float], ...], after_audio_s: float = 2.0
 ) -> Scenario:
@@ -145,6 +160,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     # a single-sentence interruption: the control for the cases above
     _over_reply("zh_interrupt", "interrupt", "zh_story", (("zh_weather_beijing", 0),)),
     _over_reply("en_interrupt", "interrupt", "en_story", (("en_capital", 0),)),
+    # the next question begun just before a short answer ends on its own
+    _over_reply_end("zh_ask_at_reply_end", "zh_weather_today", "zh_weather_beijing"),
+    _over_reply_end("en_ask_at_reply_end", "en_capital", "en_two"),
     # 4. backchannels during a reply: not interrupted, no user turn
     _over_reply("zh_backchannel", "backchannel", "zh_story", (("zh_mm", 0),), 1.5),
     _over_reply("zh_backchannel_mm_mm", "backchannel", "zh_story", (("zh_mm_mm", 0),), 1.5),

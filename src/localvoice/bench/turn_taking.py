@@ -46,6 +46,7 @@ LISTEN_S = 5.0  # after the last fragment when no answer is expected to it
 ANSWER_TIMEOUT_S = 30.0  # after the last fragment when an answer is expected (2 busy cores: 10+ s happens)
 TRIGGER_TIMEOUT_S = 45.0  # a step whose trigger never fires (no reply ever played) ends the scenario
 SETTLE_S = 1.0  # between scenarios: lets cancelled work finish
+STILL_PLAYING_S = 1.0  # an over-reply probe needs the reply playing this long after its onset
 # An over-reply scenario whose first reply was too short to speak over ("我查不到。") is run again.
 ATTEMPTS = 3
 SHORT_REPLY_TOKENS = 40
@@ -150,13 +151,18 @@ def _timeline(
 def _invalid(
     scenario: Scenario, mic: ScriptedMicrophone, seen: list[tuple[float, ConversationEvent]]
 ) -> str | None:
-    """Over-reply probes only test something if the first reply was still playing when they began."""
+    """Over-reply probes only test something if the first reply was still playing well after they began
+    (a reply that ends on its own as the user starts is ``over_reply_end``'s subject, not theirs)."""
     probe = next((i for i, step in enumerate(scenario.steps) if step.trigger == "reply_audio"), None)
     said = mic.said[probe] if probe is not None else None
-    if said is None:
+    if said is None or scenario.case == "over_reply_end":
         return None
-    ended = [at for at, e in seen if isinstance(e, ReplyFinished) and not e.interrupted and at < said.onset_s]
-    return "the first reply had already ended when the user spoke over it" if ended else None
+    ended = [
+        at
+        for at, e in seen
+        if isinstance(e, ReplyFinished) and not e.interrupted and at < said.onset_s + STILL_PLAYING_S
+    ]
+    return "the first reply ended on its own as the user spoke over it" if ended else None
 
 
 async def _one_scenario(
