@@ -132,7 +132,7 @@ def test_a_short_english_clip_is_english(asr: FasterWhisperASR, short_english: l
 
 
 def _loop_clip() -> AudioClip:
-    """2.3 s of "的" said eight times by speaker 5: uncapped, Whisper writes 224 tokens of "打打打…"."""
+    """2.1 s of "的" said eight times by speaker 5: uncapped, Whisper writes 224 tokens of "打打打…"."""
     return speak(Sentence("的" * 8, ("ㄉㄜ˙",) * 8), "5")
 
 
