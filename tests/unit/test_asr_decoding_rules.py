@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from localvoice.backends.asr.chinese import SegmentScore, is_hallucination, is_prompt_echo, strip_prompt_echo
+from localvoice.backends.asr.chinese import (
+    SegmentScore,
+    is_hallucination,
+    is_prompt_echo,
+    strip_prompt_echo,
+    tidy_chinese,
+)
 from localvoice.backends.asr.faster_whisper import TEMPERATURES, FasterWhisperASR
 from localvoice.backends.asr.languages import check_languages, pick_language
 from localvoice.config import ASRConfig, Config, load_config
@@ -56,6 +62,21 @@ def test_unknown_language_codes_are_named() -> None:
 def test_prompt_echoes_are_cut_out_and_the_rest_is_kept(heard: str, kept: str) -> None:
     assert strip_prompt_echo(heard) == kept
     assert is_prompt_echo(heard) == (heard != kept)
+
+
+@pytest.mark.parametrize(
+    ("heard", "written"),
+    [
+        ("現在幾點了?", "现在几点了？"),  # unprompted Whisper: traditional characters, ASCII punctuation
+        ("附近有什么, 好吃的饭馆", "附近有什么，好吃的饭馆"),
+        ("学习编 成 需要 多 长 时间", "学习编成需要多长时间"),
+        ("约3.14公斤. 好!", "约3.14公斤。好！"),  # a decimal point stays
+        ("我用 iPhone 15, 你呢?", "我用 iPhone 15, 你呢？"),  # spaces and commas around English stay
+        ("Hello, world.", "Hello, world."),
+    ],
+)
+def test_chinese_is_written_as_chinese_is_written(heard: str, written: str) -> None:
+    assert tidy_chinese(heard) == written
 
 
 @pytest.mark.parametrize("text", ["字幕由Amara.org社区提供", "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目"])
@@ -124,7 +145,7 @@ class RecordingModel:
 
 def test_chinese_is_decoded_without_a_prompt_capped_once_and_simplified() -> None:
     asr = FasterWhisperASR(beam_size=5, max_tokens_per_s=12)
-    model = RecordingModel([_Segment("請打開客廳的燈，使用簡體中文。")])
+    model = RecordingModel([_Segment("請打開客廳的燈, 使用簡體中文.")])
     samples = np.full(24_000, 0.1, dtype=np.float32)  # 1.5 s, loud
     kept = asr._decode(model, samples, "zh")
     assert [s.text for s in kept] == ["请打开客厅的灯"]

@@ -21,6 +21,8 @@ from typing import Protocol
 
 import opencc
 
+from localvoice.text.script import CJK_CLASS, CJK_PUNCT_CLASS
+
 
 class _Converter(Protocol):
     def convert(self, text: str) -> str: ...
@@ -35,6 +37,19 @@ def _t2s() -> _Converter:
 def to_simplified(text: str) -> str:
     """Traditional → simplified Chinese, character by character (OpenCC ``t2s``, no idiom changes)."""
     return _t2s().convert(text) if text else text
+
+
+_FULL_WIDTH = {",": "，", "?": "？", "!": "！", ";": "；", ":": "：", ".": "。"}
+# ASCII punctuation right after a Chinese character (spaces around it go too); "3.14" stays.
+_ASCII_PUNCT_AFTER_CJK = re.compile(f"(?<=[{CJK_CLASS}])\\s*([,?!;:.])(?![0-9])\\s*")
+_SPACE_BETWEEN_CJK = re.compile(f"(?<=[{CJK_CLASS}{CJK_PUNCT_CLASS}])\\s+(?=[{CJK_CLASS}{CJK_PUNCT_CLASS}])")
+
+
+def tidy_chinese(text: str) -> str:
+    """Simplified characters, full-width punctuation and no spaces between Chinese characters, as
+    Chinese is written (unprompted, Whisper writes "今天有什么 新闻?")."""
+    text = _ASCII_PUNCT_AFTER_CJK.sub(lambda m: _FULL_WIDTH[m.group(1)], to_simplified(text))
+    return _SPACE_BETWEEN_CJK.sub("", text)
 
 
 # Matched against normalised text (simplified, lower case, no spaces or punctuation).

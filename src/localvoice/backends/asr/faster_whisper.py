@@ -32,7 +32,7 @@ from localvoice.backends.asr.chinese import (
     SegmentScore,
     is_hallucination,
     strip_prompt_echo,
-    to_simplified,
+    tidy_chinese,
 )
 from localvoice.backends.asr.encoder_reuse import EncoderReuse
 from localvoice.backends.asr.languages import check_languages, pick_language
@@ -248,7 +248,7 @@ class FasterWhisperASR:
         for segment in segments:  # the generator runs the decoder: consume it on this thread
             text = segment.text.strip()
             if chinese:
-                text = to_simplified(text)  # Whisper writes Mandarin in traditional characters unprompted
+                text = tidy_chinese(text)  # unprompted, Whisper writes traditional characters, ASCII "?"
             text = strip_prompt_echo(text)
             score = SegmentScore(text, segment.no_speech_prob, segment.avg_logprob, segment.compression_ratio)
             if text and not is_hallucination(score, quiet):
