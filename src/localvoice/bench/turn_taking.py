@@ -314,6 +314,11 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 3) if denominator else None
 
 
+def _contended(row: dict[str, Any]) -> bool:
+    """Other processes used over half a core during the scenario: its timings are slower."""
+    return float(row.get("others_cpu_s") or 0.0) > 0.5 * float(row["scenario_s"])
+
+
 def _summarize(result: ScenarioResult, verdicts: list[Verdict]) -> None:
     valid = [v for v in verdicts if v.invalid is None]
     v2v = [(kind, ms) for v in valid for kind, ms in v.voice_to_voice]
@@ -329,6 +334,13 @@ def _summarize(result: ScenarioResult, verdicts: list[Verdict]) -> None:
         "voice-to-voice after a barge-in (question end → answer)",
         LATE_MS,
     )
+    quiet = [
+        ms
+        for v, row in zip(verdicts, result.details, strict=True)
+        if v.invalid is None and not _contended(row)
+        for _, ms in v.voice_to_voice
+    ]
+    result.add("v2v_quiet_ms", quiet, "voice-to-voice, scenarios other processes left alone", LATE_MS)
     result.add(
         "turn_decided_ms",
         [ms for v in valid for ms in v.turn_decided_ms],
@@ -349,9 +361,6 @@ def _summarize(result: ScenarioResult, verdicts: list[Verdict]) -> None:
             "lost_speech_rate": _rate(sum(v.lost for v in valid), sum(v.content_fragments for v in valid)),
             "false_barge_in_rate": _rate(sum(bool(p) for p in probes), len(probes)),
             "bare_stop_ok_rate": _rate(sum(bool(s) for s in stops), len(stops)),
-            # Scenarios during which other processes used over half a core: their timings are slower.
-            "contended_scenarios": sum(
-                1 for row in result.details if (row.get("others_cpu_s") or 0.0) > 0.5 * row["scenario_s"]
-            ),
+            "contended_scenarios": sum(1 for row in result.details if _contended(row)),
         }
     )
