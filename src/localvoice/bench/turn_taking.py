@@ -364,3 +364,25 @@ def _summarize(result: ScenarioResult, verdicts: list[Verdict]) -> None:
             "contended_scenarios": sum(1 for row in result.details if _contended(row)),
         }
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m localvoice.bench.turn_taking [SCENARIO…]``: run some scenarios, print their timelines."""
+    import sys
+
+    names = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = asyncio.run(
+            run_turn_taking(Config(), 1, names, Path("bench/results/turn_taking_logs"), print)
+        )
+    except BadInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for row in result.details:
+        print(f"\n{row['scenario']} ({row['ended']}):", *row["timeline"], sep="\n")
+    print({key: value for key, value in result.headline.items() if key.endswith(("rate", "passed"))})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
