@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from localvoice.backends.llm.llama_cpp import LlamaCppLLM
 from localvoice.backends.llm.sampling import Sampling
 from localvoice.config import DEFAULT_SYSTEM_PROMPT
+from localvoice.conversation import compose_messages
 from localvoice.events import Message
 from localvoice.now import TimeTeller
 
@@ -151,16 +152,16 @@ def live_hit(reply: str) -> bool:
     return _CANNOT.search(reply) is not None and _FORECAST.search(reply) is None
 
 
-def prompt(persona: str, local: datetime | None) -> str:
-    """The system prompt as ``Conversation.messages_for`` builds it, told ``local`` as the time."""
+def time_line(local: datetime | None) -> str:
+    """The line ``Conversation`` sends each turn, told ``local`` as the time ("" for none)."""
     if local is None:
-        return persona
-    return f"{persona}\n{TimeTeller(ZONE, wall_clock=lambda: local.astimezone(UTC))()}"
+        return ""
+    return TimeTeller(ZONE, wall_clock=lambda: local.astimezone(UTC))()
 
 
-async def ask(llm: LlamaCppLLM, system: str, question: str) -> tuple[str, float]:
+async def ask(llm: LlamaCppLLM, persona: str, local: datetime | None, question: str) -> tuple[str, float]:
     started = time.perf_counter()
-    messages = [Message("system", system), Message("user", question)]
+    messages = compose_messages(persona, [], question, time_line(local))
     reply = "".join([delta async for delta in llm.stream_chat(messages)])
     return reply.strip(), time.perf_counter() - started
 
@@ -173,9 +174,9 @@ async def run() -> list[Answer]:
         for condition in ("before", "after"):
             persona = PERSONA_BEFORE if condition == "before" else DEFAULT_SYSTEM_PROMPT
             for local in INSTANTS:
-                system = prompt(persona, local if condition == "after" else None)
                 for kind, language, question in TIMED_QUESTIONS:
-                    reply, seconds = await ask(llm, system, question)
+                    told = local if condition == "after" else None
+                    reply, seconds = await ask(llm, persona, told, question)
                     check = {"time": time_hit, "weekday": weekday_hit, "date": date_hit}[kind]
                     answers.append(
                         Answer(
@@ -191,8 +192,8 @@ async def run() -> list[Answer]:
                     )
                     print(_row(answers[-1]), flush=True)
             for kind, language, question in LIVE_QUESTIONS:
-                system = prompt(persona, INSTANTS[0] if condition == "after" else None)
-                reply, seconds = await ask(llm, system, question)
+                told = INSTANTS[0] if condition == "after" else None
+                reply, seconds = await ask(llm, persona, told, question)
                 answers.append(
                     Answer(condition, kind, language, question, "", reply, live_hit(reply), seconds)
                 )
@@ -202,30 +203,50 @@ async def run() -> list[Answer]:
     return answers
 
 
-async def minute_change_cost(repeats: int = 3) -> dict[str, float]:
-    """First-word latency of turn 4 when the time line kept its minute vs. moved on a minute.
+Turns = list[tuple[str, str]]  # (question, reply) of the turns so far
 
-    llama.cpp reuses the cached prompt up to the first changed token; the time line ends the system
-    prompt, so a new minute makes it read the whole history again.
+
+def _at_persona_end(turns: Turns, question: str, past: datetime, now: datetime) -> list[Message]:
+    """The first placement: the time line appended to the persona's system message."""
+    history = [m for q, r in turns for m in (Message("user", q), Message("assistant", r))]
+    persona = f"{DEFAULT_SYSTEM_PROMPT}\n{time_line(now)}"
+    return [Message("system", persona), *history, Message("user", question)]
+
+
+def _before_question(turns: Turns, question: str, past: datetime, now: datetime) -> list[Message]:
+    """``Conversation``'s placement: a system message before each question, kept in history."""
+    history = [
+        m for q, r in turns for m in [*compose_messages("", [], q, time_line(past)), Message("assistant", r)]
+    ]
+    return compose_messages(DEFAULT_SYSTEM_PROMPT, history, question, time_line(now))
+
+
+async def minute_change_cost(repeats: int = 3) -> dict[str, float]:
+    """First-word latency of turn 4 when the time line kept its minute vs. moved on a minute, for the
+    time at the end of the persona and before each question, side by side in one process.
+
+    llama.cpp reuses the cached prompt up to the first changed token: at the persona's end a new minute
+    makes it read the whole history again; before each question (kept in history), a request only
+    appends to the previous one.
     """
-    history: list[Message] = []
-    for question, reply in [
+    turns: Turns = [
         ("我想学做饭，从哪里开始比较好？", "可以先从简单的家常菜开始，比如番茄炒蛋和青菜，掌握火候和调味。"),
         ("番茄炒蛋要先炒蛋还是先炒番茄？", "一般先炒蛋，盛出来，再炒番茄，最后把蛋倒回去一起翻炒。"),
         ("要放糖吗？", "可以放一点糖，能中和番茄的酸味，让味道更圆润。"),
-    ]:
-        history += [Message("user", question), Message("assistant", reply)]
+    ]
     llm = LlamaCppLLM(sampling=Sampling(temperature=0.0, seed=7, num_predict=1, num_ctx=2048))
     earlier, later = INSTANTS[0], INSTANTS[0].replace(minute=INSTANTS[0].minute + 1)
-    costs: dict[str, list[float]] = {"same_minute_ms": [], "next_minute_ms": []}
+    placements = {"persona_end": _at_persona_end, "before_question": _before_question}
+    costs: dict[str, list[float]] = {}
     try:
         await llm.load()
         for _ in range(repeats):
-            for key, now in (("same_minute_ms", earlier), ("next_minute_ms", later)):
-                await ask_messages(llm, [Message("system", prompt(DEFAULT_SYSTEM_PROMPT, earlier)), *history])
-                messages = [Message("system", prompt(DEFAULT_SYSTEM_PROMPT, now)), *history]
-                seconds = await ask_messages(llm, [*messages, Message("user", "那要放多少盐？")])
-                costs[key].append(seconds * 1000)
+            for name, place in placements.items():
+                for minute, now in (("same_minute", earlier), ("next_minute", later)):
+                    # The previous turn's request as it was sent, so the cache holds it.
+                    await ask_messages(llm, place(turns[:-1], turns[-1][0], earlier, earlier))
+                    seconds = await ask_messages(llm, place(turns, "那要放多少盐？", earlier, now))
+                    costs.setdefault(f"{name}_{minute}_ms", []).append(seconds * 1000)
     finally:
         await llm.aclose()
     return {key: round(statistics.median(values)) for key, values in costs.items()}

@@ -184,9 +184,9 @@ def load_config(
     config = Config()
     if env.get("OLLAMA_HOST"):
         config.llm.host = normalize_ollama_host(env["OLLAMA_HOST"])
-
     if env.get("OPENAI_API_KEY"):
         config.llm.api_key = env["OPENAI_API_KEY"]
+
     file_path = path or default_config_path()
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")

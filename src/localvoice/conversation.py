@@ -30,6 +30,21 @@ from localvoice.transcript_log import TranscriptLog
 Observer = Callable[[ConversationEvent], None]
 
 
+def compose_messages(
+    system_prompt: str, history: Sequence[Message], user_text: str, now_line: str = ""
+) -> list[Message]:
+    """The request for one turn: persona, history, then the time, then the user's words.
+
+    The time line goes in its own system message just before the newest user message, not at the
+    end of the persona, and stays in history with its turn (``Conversation`` records it): each request
+    then only appends to the one before, so a prompt cache (llama.cpp's) never reads the history
+    again when the minute changes. Each recorded line was true at its turn; the newest comes last.
+    """
+    system = [Message("system", system_prompt)] if system_prompt else []
+    now = [Message("system", now_line)] if now_line else []
+    return [*system, *history, *now, Message("user", user_text)]
+
+
 class Conversation:
     def __init__(
         self,
@@ -69,12 +84,14 @@ class Conversation:
         return self._reply_task
 
     def messages_for(self, user_text: str) -> list[Message]:
-        prompt = self.system_prompt
-        if self._now_line is not None:
-            # Read fresh each turn: a model has no clock and invents the time when not told.
-            prompt = f"{prompt}\n{self._now_line()}" if prompt else self._now_line()
-        system = [Message("system", prompt)] if prompt else []
-        return [*system, *self.history, Message("user", user_text)]
+        """The request for a new turn on ``user_text``."""
+        # Read fresh each turn: a model has no clock and invents the time when not told.
+        now = self._now_line() if self._now_line is not None else ""
+        return compose_messages(self.system_prompt, self.history, user_text, now)
+
+    def _new_messages(self, messages: list[Message]) -> int:
+        """How many messages at the end of a request are this turn's own (time line and question)."""
+        return len(messages) - len(self.history) - (1 if self.system_prompt else 0)
 
     def start_reply(
         self,
@@ -91,7 +108,8 @@ class Conversation:
         self._emit(TranscriptReady(turn, user_text, language))
         self._set_state(ConversationState.THINKING)
         messages = self.messages_for(user_text)
-        task = asyncio.create_task(self._reply(turn, user_text, messages, speech_end_s, asr_ms))
+        asked = messages[len(messages) - self._new_messages(messages) :]  # what history keeps
+        task = asyncio.create_task(self._reply(turn, asked, messages, speech_end_s, asr_ms))
         self._reply_task = task
         return task
 
@@ -134,7 +152,7 @@ class Conversation:
     async def _reply(
         self,
         turn: int,
-        user_text: str,
+        asked: list[Message],
         messages: list[Message],
         speech_end_s: float | None,
         asr_ms: float | None,
@@ -149,14 +167,16 @@ class Conversation:
                 self._timings.pop(turn, None)
                 finished = ReplyFinished(turn, finished.written, "", interrupted=True, withdrawn=True)
             else:
-                self._remember(turn, user_text, finished)
+                self._remember(turn, asked, finished)
             self._emit(finished)
             if turn == self.turn:
                 self._set_state(ConversationState.LISTENING)
         return finished
 
-    def _remember(self, turn: int, user_text: str, finished: ReplyFinished) -> None:
-        self.history.append(Message("user", user_text))
+    def _remember(self, turn: int, asked: list[Message], finished: ReplyFinished) -> None:
+        """History keeps the turn as it was sent (its time line too: later requests then only append)."""
+        self.history.extend(asked)
+        user_text = asked[-1].content
         if finished.heard:
             self.history.append(Message("assistant", finished.heard, interrupted=finished.interrupted))
         if self._log is not None:

@@ -1,6 +1,6 @@
 """Every request tells the model the current local time, read fresh each turn (issue 8 §7).
 
-Checked on the wire: the system message the fake Ollama server received.
+Checked on the wire: the messages the fake Ollama server received.
 """
 
 from __future__ import annotations
@@ -34,14 +34,16 @@ async def test_each_turn_sends_the_time_of_that_turn(fake_ollama: FakeOllama) ->
     await llm.aclose()
 
     first, second = (body["messages"] for body in fake_ollama.chat_bodies())
-    assert first[0]["role"] == "system" and second[0]["role"] == "system"
-    persona, line = first[0]["content"].rsplit("\n", 1)
-    assert persona == config.llm.system  # the persona is sent whole, the time line after it
-    assert line.startswith("现在是2026年12月3日 星期四 上午8点25分（08:25，北京时间）")
-    assert "上午8点26分（08:26，北京时间）" in second[0]["content"]
-    # The history carries the first turn; only the system message tells the time.
-    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
-    assert sum("现在是" in m["content"] for m in second) == 1
+    # The persona first and unchanged (a prompt cache keeps it), the time just before the question.
+    assert first[0] == {"role": "system", "content": config.llm.system}
+    assert [m["role"] for m in first] == ["system", "system", "user"]
+    assert first[1]["content"].startswith("现在是2026年12月3日 星期四 上午8点25分（08:25，北京时间）")
+    assert "上午8点26分（08:26，北京时间）" in second[-2]["content"]
+    # The second request only appends to the first: its prefix (the first turn with its own time
+    # line) is sent unchanged, so a prompt cache never reads it again; the newest time comes last.
+    assert [m["role"] for m in second] == ["system", "system", "user", "assistant", "system", "user"]
+    assert second[:3] == first
+    assert "现在是" in second[-2]["content"] and second[-1]["content"] == "今天星期几"
 
 
 async def test_telling_the_time_can_be_turned_off(fake_ollama: FakeOllama) -> None:

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from localvoice.backends.llm.history import MESSAGE_OVERHEAD_TOKENS, estimate_tokens, trim_history
+from localvoice.backends.llm.history import (
+    MESSAGE_OVERHEAD_TOKENS,
+    estimate_tokens,
+    merge_system_messages,
+    trim_history,
+)
 from localvoice.events import Message
 
 SYSTEM = Message("system", "你是小声。")
@@ -78,3 +83,31 @@ def test_without_system_prompt_and_with_custom_tokenizer() -> None:
     assert "c" in calls
     assert trim_history([], num_ctx=100) == []
     assert trim_history([SYSTEM], num_ctx=100) == [SYSTEM]
+
+
+def test_the_time_line_before_the_newest_question_is_never_trimmed() -> None:
+    history = [Message("user", "早" * 400), Message("assistant", "好" * 400)] * 3
+    messages = [
+        Message("system", "人设"),
+        *history,
+        Message("system", "现在是上午8点"),
+        Message("user", "几点了"),
+    ]
+    kept = trim_history(messages, num_ctx=600, reserve_tokens=100)
+    assert kept[0].content == "人设"
+    assert kept[-2:] == [Message("system", "现在是上午8点"), Message("user", "几点了")]
+
+
+def test_system_messages_merge_into_one_first_for_strict_servers() -> None:
+    messages = [
+        Message("system", "人设"),
+        Message("user", "a"),
+        Message("system", "现在"),
+        Message("user", "b"),
+    ]
+    assert merge_system_messages(messages) == [
+        Message("system", "人设\n现在"),
+        Message("user", "a"),
+        Message("user", "b"),
+    ]
+    assert merge_system_messages([Message("user", "a")]) == [Message("user", "a")]

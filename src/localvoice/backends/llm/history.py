@@ -75,11 +75,25 @@ def trim_history(
 
 
 def _group_turns(messages: Sequence[Message]) -> list[list[Message]]:
-    """Split into turns, each starting at a user message (leading non-user messages form one turn)."""
+    """Split into turns, each starting at a user message (leading non-user messages form one turn).
+
+    A system message just before a user message (the turn's time line) belongs to that user's turn.
+    """
     turns: list[list[Message]] = []
     for message in messages:
-        if message.role == "user" or not turns:
+        opens_turn = message.role in ("user", "system")
+        if message.role == "user" and turns and all(m.role == "system" for m in turns[-1]):
+            turns[-1].append(message)
+        elif opens_turn or not turns:
             turns.append([message])
         else:
             turns[-1].append(message)
     return turns
+
+
+def merge_system_messages(messages: Sequence[Message]) -> list[Message]:
+    """One system message, first: for servers whose chat template rejects a system message later on
+    (Mistral's and Gemma's templates do). Later system text joins the first, in order."""
+    system = [m.content for m in messages if m.role == "system" and m.content]
+    rest = [m for m in messages if m.role != "system"]
+    return [Message("system", "\n".join(system)), *rest] if system else rest

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 from localvoice.backends.llm import http_chat
 from localvoice.backends.llm.endpoints import ollama_base_url
+from localvoice.backends.llm.history import merge_system_messages
 from localvoice.backends.llm.sampling import DEFAULT_SAMPLING, Sampling
 from localvoice.config import LLMConfig
 from localvoice.errors import BackendError, ModelNotFoundError
@@ -60,8 +61,10 @@ class OpenAICompatLLM:
         return f"openai-compatible {self.model} at {self.base_url}"
 
     def stream_chat(self, messages: Sequence[Message]) -> AsyncGenerator[str, None]:
-        """Stream the reply's text deltas (see ``http_chat.ChatHttp.watch``); the system message is sent as given."""
-        payload = http_chat.chat_request(self.model, messages, self.sampling, **self.sampling.openai_fields())
+        """Stream the reply's text deltas (see ``http_chat.ChatHttp.watch``); system messages are sent
+        merged into one, first, since some servers' chat templates refuse a later one."""
+        merged = merge_system_messages(messages)
+        payload = http_chat.chat_request(self.model, merged, self.sampling, **self.sampling.openai_fields())
         return self._http.watch(self._stream(payload), self.model)
 
     async def warm_up(self) -> None:
