@@ -113,7 +113,7 @@ class TextConfig:
 class AudioConfig:
     input: str = ""  # device index or name; empty: system default
     output: str = ""
-    mode: str = "full-duplex"  # full-duplex | half-duplex | push-to-talk
+    mode: str = "full-duplex"  # full-duplex (echo cancelled) | headset (no canceller) | half-duplex | push-to-talk
     block_ms: int = 20
 
 

@@ -66,7 +66,7 @@ _RECENT_S = 3.0  # microphone audio kept for that early guess
 
 @dataclass(frozen=True, slots=True)
 class LiveSettings:
-    mode: str = "full-duplex"  # full-duplex | half-duplex | push-to-talk
+    mode: str = "full-duplex"  # full-duplex | headset | half-duplex | push-to-talk
     # Speech over the answer audio this long interrupts by its length alone; shorter sounds are
     # judged by their words. Above a backchannel ("嗯", "ok": 0.2–0.45 s), as LiveKit's 0.5 s default.
     min_interrupt_ms: int = 500

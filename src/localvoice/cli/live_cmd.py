@@ -15,7 +15,9 @@ from localvoice.transcript_log import TranscriptLog
 
 from .terminal_ui import TerminalUI, UiModel
 
-MODES = ("full-duplex", "half-duplex", "push-to-talk")
+# headset: full duplex with no echo canceller. With no echo path (headphones), a fresh WebRTC AEC3
+# still ducks the user by ~16 dB while the first reply plays, enough to lose a "停一下".
+MODES = ("full-duplex", "headset", "half-duplex", "push-to-talk")
 
 
 async def run_live(args: argparse.Namespace, config: Config) -> int:
