@@ -118,7 +118,7 @@ async def run_session(
     vad = VADConfig(end_of_turn_ms=500, min_speech_ms=250, tentative_pause_ms=0)
     live = LiveLoop(
         conversation,
-        ScriptedASR(clock, ["what is the capital of france", "stop"], delay_s=0.3),
+        ScriptedASR(clock, ["what is the capital of france", "how can I relax after work"], delay_s=0.3),
         EchoingMicrophone(clock, sink, canceller, user),
         Segmenter(SileroVAD(), vad),
         canceller,
