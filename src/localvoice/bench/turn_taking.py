@@ -46,7 +46,9 @@ LISTEN_S = 5.0  # after the last fragment when no answer is expected to it
 ANSWER_TIMEOUT_S = 30.0  # after the last fragment when an answer is expected (2 busy cores: 10+ s happens)
 TRIGGER_TIMEOUT_S = 45.0  # a step whose trigger never fires (no reply ever played) ends the scenario
 SETTLE_S = 1.0  # between scenarios: lets cancelled work finish
-STILL_PLAYING_S = 1.0  # an over-reply probe needs the reply playing this long after its onset
+# An over-reply probe needs the reply still playing this long after its onset: a stop judged by its
+# words ("Stop.") takes ~1.5 s, and a reply that ends on its own before that tests nothing.
+STILL_PLAYING_S = 2.5
 # An over-reply scenario whose first reply was too short to speak over ("我查不到。") is run again.
 ATTEMPTS = 3
 SHORT_REPLY_TOKENS = 40
@@ -142,7 +144,7 @@ def _timeline(
         elif isinstance(event, ReplyAudioStarted):
             text = f"turn {event.turn} answer audio starts"
         elif isinstance(event, ReplyFinished):
-            text = f"turn {event.turn} reply ends{' (interrupted)' if event.interrupted else ''}: {event.heard[:40]!r}"
+            text = f"turn {event.turn} reply ends{' (interrupted)' if event.interrupted else ''}: {event.heard[:60]!r}"
         if text:
             lines.append((at, text))
     return [f"{at - start:6.2f} {text}" for at, text in sorted(lines, key=lambda item: item[0])]
