@@ -113,7 +113,9 @@ class TextConfig:
 class AudioConfig:
     input: str = ""  # device index or name; empty: system default
     output: str = ""
-    mode: str = "full-duplex"  # full-duplex (echo cancelled) | headset (no canceller) | half-duplex | push-to-talk
+    mode: str = (
+        "full-duplex"  # full-duplex (echo cancelled) | headset (no canceller) | half-duplex | push-to-talk
+    )
     block_ms: int = 20
 
 
@@ -125,6 +127,8 @@ class VADConfig:
     pre_roll_ms: int = 300
     max_utterance_s: float = 30.0
     tentative_pause_ms: int = 200  # silence that starts ASR speculatively; 0 turns it off
+    # A sound too short to start speech ("Wait," 0.26 s) this soon before an onset joins its utterance.
+    short_sound_lookback_ms: int = 1500
     neg_threshold: float = 0.0  # speech ends below this; 0: threshold - 0.15
 
 

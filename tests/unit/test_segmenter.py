@@ -220,3 +220,19 @@ def test_bad_audio_is_rejected() -> None:
 def test_nonsense_config_is_a_config_error(config: VADConfig) -> None:
     with pytest.raises(ConfigError):
         Segmenter(ScriptedVAD([]), config)
+
+
+def test_a_short_word_just_before_speech_joins_the_utterance() -> None:
+    # "Wait," (4 frames, under min_speech_ms) … 0.5 s … "what is two plus two?": one clip from "Wait,".
+    probs = [SILENCE] * 20 + [SPEECH] * 4 + [SILENCE] * 16 + [SPEECH] * 30 + [SILENCE] * 40
+    ended = [e for e in run(probs) if isinstance(e, UtteranceEnded)]
+    assert len(ended) == 1
+    wait_onset_s = 20 * FRAME_S
+    assert ended[0].audio_start_s <= wait_onset_s
+    assert ended[0].start_s == pytest.approx(40 * FRAME_S)  # the speech itself started later
+
+
+def test_a_short_sound_long_before_speech_stays_out() -> None:
+    probs = [SILENCE] * 20 + [SPEECH] * 4 + [SILENCE] * 80 + [SPEECH] * 30 + [SILENCE] * 40
+    ended = [e for e in run(probs) if isinstance(e, UtteranceEnded)]
+    assert ended[0].audio_start_s >= 104 * FRAME_S - VADConfig().pre_roll_ms / 1000 - 1e-9

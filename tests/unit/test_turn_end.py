@@ -51,7 +51,21 @@ def test_not_only_a_stop(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["嗯", "嗯嗯。", "对对对", "好的", "OK.", "Okay", "uh-huh", "Yeah.", "", "。"]
+    "text",
+    [
+        "嗯",
+        "嗯嗯。",
+        "对对对",
+        "好的",
+        "OK.",
+        "Okay",
+        "uh-huh",
+        "Yeah.",
+        "",
+        "。",
+        "Oh, thank you.",
+        "谢谢！",
+    ],
 )
 def test_backchannels(text: str) -> None:
     assert is_backchannel(text)

@@ -89,8 +89,10 @@ class Segmenter:
         # A pause as long as end of turn is simply the end of the turn.
         self._tentative = tentative if 0 < tentative < self._end_of_turn else 0
         self._tail = min(tentative or self._samples(_DEFAULT_TAIL_MS), self._end_of_turn)
-        # Frames kept while idle: enough to reach pre_roll_ms back from an onset confirmed later.
-        recent_frames = math.ceil((self._pre_roll + self._min_speech) / self._frame) + 2
+        self._lookback = self._samples(config.short_sound_lookback_ms)
+        # Frames kept while idle: enough to reach pre_roll_ms back from an onset confirmed later, and
+        # back to a short sound just before it.
+        recent_frames = math.ceil((self._pre_roll + self._min_speech + self._lookback) / self._frame) + 2
         self._recent: deque[Pcm] = deque(maxlen=recent_frames)
         self._pending = np.zeros(0, dtype=np.int16)
         self._end = 0  # sample index just past the last frame scored
@@ -100,6 +102,7 @@ class Segmenter:
         self._clip_start = 0
         self._silence_start: int | None = None
         self._paused = False
+        self._short_sound: int | None = None  # onset of the last sound too short to be speech
 
     @property
     def speech_active(self) -> bool:
@@ -133,6 +136,7 @@ class Segmenter:
         self._end += len(self._pending)
         self._pending = np.zeros(0, dtype=np.int16)
         self._recent.clear()
+        self._short_sound = None
         self._to_idle()
 
     # ---- per-frame state machine ----
@@ -146,7 +150,8 @@ class Segmenter:
                 self._phase = "candidate"
                 self._onset = start
             elif self._phase == "candidate" and prob < self._neg_threshold:
-                self._phase = "idle"  # too short to be speech: a click, a cough
+                self._phase = "idle"  # too short to be speech: a click, a cough, or a quick "Wait,"
+                self._short_sound = self._onset
             if self._phase == "candidate" and self._end - self._onset >= self._min_speech:
                 return [self._confirm()]
             return []
@@ -183,7 +188,14 @@ class Segmenter:
         self._phase = "speech"
         self._utterance = list(self._recent)
         first = self._end - len(self._utterance) * self._frame
-        self._clip_start = max(self._onset - self._pre_roll, first)
+        clip_start = self._onset - self._pre_roll
+        short = self._short_sound
+        if short is not None and self._onset - short <= self._lookback:
+            # A word too short to start speech on its own ("Wait," 0.26 s) just before this onset
+            # is part of the utterance: the ASR hears it, and the turn keeps it.
+            clip_start = min(clip_start, short - self._pre_roll)
+        self._short_sound = None
+        self._clip_start = max(clip_start, first)
         while len(self._utterance) > 1 and first + self._frame <= self._clip_start:
             self._utterance.pop(0)
             first += self._frame
@@ -239,7 +251,13 @@ def _thresholds(config: VADConfig) -> tuple[float, float]:
 
 
 def _check_durations(config: VADConfig) -> None:
-    for name in ("end_of_turn_ms", "min_speech_ms", "pre_roll_ms", "tentative_pause_ms"):
+    for name in (
+        "end_of_turn_ms",
+        "min_speech_ms",
+        "pre_roll_ms",
+        "tentative_pause_ms",
+        "short_sound_lookback_ms",
+    ):
         if getattr(config, name) < 0:
             raise ConfigError(f"vad.{name} must not be negative, got {getattr(config, name)}")
     if config.end_of_turn_ms == 0:

@@ -143,6 +143,13 @@ _BACKCHANNELS: Final = frozenset(
         "gotit",
         "cool",
         "nice",
+        # Whisper's usual words for a short hum over speech ("嗯嗯" came back as "Thank you." and
+        # "Oh, thank you."); said over a reply they are thanks, not a request to stop.
+        "thankyou",
+        "ohthankyou",
+        "thanks",
+        "谢谢",
+        "谢谢你",
     }
 )
 
