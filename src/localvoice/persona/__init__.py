@@ -1,0 +1,1 @@
+"""Personas (Ollama Modelfiles) and fine-tuning the LLM on the user\x27s own Q&A."""
