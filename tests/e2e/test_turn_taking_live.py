@@ -269,7 +269,7 @@ def test_turn_taking_scenario(
             )
     report = "\n".join(run["output"]) + "\nlog:\n" + "\n".join(str(r) for r in run["records"])
     print(
-        f"{name}: {time.monotonic() - started:.1f} s, answer heard {run['heard_ms']} ms after the last speech\n{report}"
+        f"{name}: {time.monotonic() - started:.1f} s, next sound from the speaker {run['heard_ms']} ms after the last speech\n{report}"
     )
     assert "Traceback" not in report
     verdict = judge(scenario, run["turns"])
