@@ -6,7 +6,8 @@ Shapes follow Ollama 0.12 (server/routes.go at fb30760) and are checked against 
 
 Behaviour is scriptable between requests through plain attributes (``reply``, ``chunk_delay_s``,
 ``error_after_chunks``, ``stall_after_chunks``, ``garbage_after_chunks``, ``serve_html``,
-``http_error``); every request is recorded in ``requests``. Use ``with FakeOllama() as server:`` or the ``fake_ollama``
+``http_error``, ``create_error``); every request is recorded in ``requests``; uploaded blobs land in
+``blobs`` and created models in ``created``. Use ``with FakeOllama() as server:`` or the ``fake_ollama``
 fixture (import ``fake_ollama_fixture`` into the test module).
 """
 
@@ -77,6 +78,9 @@ class FakeOllama:
         self.serve_html = False  # answer everything like some other web server would
         self.http_error: tuple[int, str] | None = None  # answer chat/generate with this status and error
         self.requests: list[RecordedRequest] = []
+        self.blobs: dict[str, bytes] = {}  # "sha256:<hex>" → bytes, as uploaded to /api/blobs
+        self.created: dict[str, dict[str, Any]] = {}  # model name → its /api/create body
+        self.create_error: str | None = None  # /api/create streams this as an {"error"} line
         self.completed_streams = 0
         self.aborted_streams = 0  # streams whose client went away before the last line
         self.stream_aborted = threading.Event()
@@ -173,6 +177,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def do_HEAD(self) -> None:
+        path = self.path.split("?")[0]
+        if path.startswith("/api/blobs/"):  # does the server have this blob? 200 or 404, no body
+            self.fake.requests.append(RecordedRequest("HEAD", path, dict(self.headers.items()), None))
+            self._send_text(
+                200 if path.removeprefix("/api/blobs/") in self.fake.blobs else 404, "", head_only=True
+            )
+            return
         self._send_text(200, "Ollama is running", head_only=True)
 
     # ---- routing ----
@@ -195,6 +206,19 @@ class _Handler(BaseHTTPRequestHandler):
             serve_openai_route(self, fake, path, raw, body)
             return
         route = (self.command, path)
+        if self.command == "POST" and path.startswith("/api/blobs/"):
+            self._blob(path.removeprefix("/api/blobs/"), raw)
+            return
+        if route in (("POST", "/api/create"), ("DELETE", "/api/delete")):
+            if bad_json is not None or not isinstance(body, dict):
+                self._send_json(400, {"error": f"invalid JSON: {bad_json or 'not an object'}"})
+            elif not body.get("model"):
+                self._send_json(400, {"error": "model is required"})
+            elif path == "/api/create":
+                self._create(body)
+            else:
+                self._delete(str(body["model"]))
+            return
         if route == ("GET", "/"):
             self._send_text(200, "Ollama is running")
         elif route == ("GET", "/api/version"):
@@ -222,6 +246,63 @@ class _Handler(BaseHTTPRequestHandler):
                 self._generate(body, chat=path == "/api/chat")
         else:
             self._send_text(404, "404 page not found")
+
+    def _blob(self, digest: str, raw: bytes) -> None:
+        """``POST /api/blobs/sha256:<hex>``: 201 when stored, 200 when already there, 400 on a bad digest."""
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            self._send_json(400, {"error": "invalid digest format"})
+            return
+        if digest in self.fake.blobs:
+            self._send_text(200, "")
+            return
+        actual = "sha256:" + hashlib.sha256(raw).hexdigest()
+        if actual != digest:
+            self._send_json(400, {"error": f"digest mismatch, expected {digest}, got {actual}"})
+            return
+        self.fake.blobs[digest] = raw
+        self._send_text(201, "")
+
+    def _create(self, body: dict[str, Any]) -> None:
+        """``POST /api/create``: ``from`` a known model or ``files`` already uploaded; streams status."""
+        fake = self.fake
+        files = {**(body.get("files") or {}), **(body.get("adapters") or {})}
+        if not body.get("from") and not body.get("files"):
+            self._send_json(400, {"error": "neither 'from' or 'files' was specified"})
+            return
+        missing = [d for d in files.values() if d not in fake.blobs]
+        if missing:
+            self._send_json(400, {"error": f"blob {missing[0]} not found"})
+            return
+        if body.get("from") and _full_name(str(body["from"])) not in fake.models:
+            self._send_json(404, {"error": f"model '{body['from']}' not found"})
+            return
+        lines: list[dict[str, Any]] = [{"status": "using existing layer " + d} for d in files.values()]
+        if fake.create_error is not None:
+            lines.append({"error": fake.create_error})
+        else:
+            lines += [{"status": "creating new layer"}, {"status": "writing manifest"}, {"status": "success"}]
+        if body.get("stream", True) is False:
+            last = lines[-1]
+            self._send_json(500 if "error" in last else 200, last)
+        else:
+            self._start_stream()
+            for line in lines:
+                self._write_line(line)
+            self._write_chunk(b"")
+        if fake.create_error is None:
+            name = _full_name(str(body["model"]))
+            fake.created[name] = body
+            if name not in fake.models:
+                fake.models.append(name)
+
+    def _delete(self, model: str) -> None:
+        name = _full_name(model)
+        if name not in self.fake.models:
+            self._send_json(404, {"error": f"model '{model}' not found"})
+            return
+        self.fake.models.remove(name)
+        self.fake.created.pop(name, None)
+        self._send_text(200, "")
 
     def _show(self, body: dict[str, Any]) -> None:
         name = _full_name(str(body["model"]))

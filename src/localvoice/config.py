@@ -56,6 +56,7 @@ class LLMConfig:
     stall_timeout_s: float = 30.0  # HTTP backends: end a reply that sends no new text for this long
     tell_time: bool = True  # each turn, tell the model the current local date and time
     timezone: str = ""  # an IANA name such as Asia/Shanghai; empty: the system's local time zone
+    persona: str = ""  # from `localvoice persona create`; empty: the one `persona use` chose; "none": off
 
 
 @dataclass

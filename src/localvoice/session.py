@@ -76,17 +76,21 @@ class Session:
         assert self.llm is not None, "Session(need_llm=True) is required for a conversation"
         voice = tts if tts is not None else self.tts
         assert voice is not None, "Session(need_tts=True) or an explicit tts is required"
-        return Conversation(
+        from localvoice.persona.apply import persona_examples, persona_system
+
+        conversation = Conversation(
             self.llm,
             voice,
             sink,
             clock,
-            system_prompt=self.config.llm.system,
+            system_prompt=persona_system(self.config.llm),
             settings=ReplySettings.from_config(self.config),
             log=log,
             observers=observers,
             now_line=time_teller(self.config.llm),
         )
+        conversation.history.extend(persona_examples(self.config.llm))  # its MESSAGE example turns
+        return conversation
 
     def live_loop(
         self,

@@ -85,6 +85,9 @@ class LlamaCppLLM:
     @classmethod
     def from_config(cls, llm: LLMConfig, notify: Callable[[str], None] | None = None) -> Self:
         """The same factory as the HTTP backends'; in-process generation has no stalls to report."""
+        from localvoice.persona.apply import persona_config  # its model, SYSTEM and PARAMETERs
+
+        llm = persona_config(llm, embedded=True)
         return cls(llm.model, system_prompt=llm.system, sampling=Sampling.from_config(llm))
 
     @property

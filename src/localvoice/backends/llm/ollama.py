@@ -45,6 +45,9 @@ class OllamaLLM:
 
     @classmethod
     def from_config(cls, llm: LLMConfig, notify: http_chat.Notify | None = None) -> Self:
+        from localvoice.persona.apply import persona_config  # the persona's model and PARAMETERs
+
+        llm = persona_config(llm, embedded=False)
         sampling, timeouts = Sampling.from_config(llm), http_chat.HttpTimeouts.from_config(llm)
         return cls(
             llm.host,
