@@ -154,3 +154,13 @@ def test_a_question_whose_first_words_were_never_heard_is_answered_without_its_b
         "lost: 'Wait,' reached no user turn",
     ]
     assert (verdict.premature, verdict.lost) == (0, 1)
+
+
+def test_a_misheard_last_word_is_lost_speech_not_an_answer_half_way() -> None:
+    scenario = BY_NAME["en_interrupt_pause_0.7s"]
+    turns = [
+        _turn(1, "Tell me a long story about a brave knight.", cut=True),
+        _turn(2, "Stop. What is the capital of friends?"),
+    ]
+    verdict = judge(scenario, turns)
+    assert (verdict.premature, verdict.lost) == (0, 1) and not verdict.ok

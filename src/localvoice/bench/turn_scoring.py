@@ -65,6 +65,13 @@ def holds(text: str, fragment: str) -> bool:
     return bool(keywords) and all(any(alt in clean for alt in k.split("|")) for k in keywords)
 
 
+def touches(text: str, fragment: str) -> bool:
+    """Whether ``text`` carries any keyword of ``fragment``: a misheard part ("capital of friends") is
+    still there, so it was not cut off."""
+    clean = _normal(text)
+    return any(any(alt in clean for alt in k.split("|")) for k in FRAGMENTS[fragment].keywords)
+
+
 def _last_step(scenario: Scenario, fragment: str) -> int:
     return max(i for i, step in enumerate(scenario.steps) if step.fragment == fragment)
 
@@ -108,7 +115,7 @@ def judge(
             halfway = [
                 t
                 for t in answered
-                if not holds(t.user, expected[-1]) and any(holds(t.user, f) for f in expected[:-1])
+                if not touches(t.user, expected[-1]) and any(holds(t.user, f) for f in expected[:-1])
             ]
             parts = [t for t in turns if any(holds(t.user, f) for f in expected)]
             split = hit is None and pending is None and len(parts) > 1
