@@ -143,6 +143,8 @@ def judge(
             continue
         if any(holds(t.user, expected[-1]) for expected in missed):
             verdict.problems.append(f"answered without its beginning: {t.user!r}")
+        elif any(touches(t.user, f) for expected in missed for f in expected):
+            verdict.problems.append(f"answered with words misheard or missing: {t.user!r}")
         else:
             verdict.problems.append(f"extra answered turn: {t.user!r}")
     content = [f for expected in scenario.answered for f in expected]
