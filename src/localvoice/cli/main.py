@@ -65,13 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from localvoice.cli import bench_cmd, devices_cmd, models_cmd, persona_cmd, voice_cmd
+    from localvoice.cli import bench_cmd, devices_cmd, finetune_cmd, models_cmd, persona_cmd, voice_cmd
 
     models_cmd.add_models_parser(commands)
     devices_cmd.add_devices_parser(commands)
     bench_cmd.add_bench_parser(commands)
     voice_cmd.add_voice_parser(commands)
     persona_cmd.add_persona_parser(commands)
+    finetune_cmd.add_finetune_parser(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
