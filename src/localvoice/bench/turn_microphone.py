@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from localvoice.audio.echo import EchoCancellation
+from localvoice.audio.resample import resample
+from localvoice.audio.sinks import PacedSink
 from localvoice.bench.speech_bounds import speech_bounds
 from localvoice.bench.turn_scenarios import Say
 from localvoice.clock import Clock
@@ -135,3 +138,29 @@ class ScriptedMicrophone:
 
     async def aclose(self) -> None:
         self._closed = True
+
+
+class SpeakerReference:
+    """The echo canceller as ``localvoice chat`` runs it in full-duplex, fed what the ``PacedSink``
+    played as its reference: each microphone block first hands over the blocks played since the last
+    (at most one block late). Here the microphone hears no echo at all, as with a headset, so whatever
+    the canceller does to the user's words over a reply is its double-talk handling alone."""
+
+    def __init__(self, canceller: EchoCancellation, sink: PacedSink) -> None:
+        self._canceller = canceller
+        self._sink = sink
+        self._pushed = 0  # blocks of ``sink.played`` already handed over
+
+    @property
+    def active(self) -> bool:
+        return self._canceller.active
+
+    def push_playback(self, pcm: Pcm) -> None:
+        self._canceller.push_playback(pcm)
+
+    def process_capture(self, pcm: Pcm) -> Pcm:
+        played = self._sink.played
+        for block in played[self._pushed :]:
+            self._canceller.push_playback(resample(block.samples, self._sink.sample_rate_hz, INPUT_RATE_HZ))
+        self._pushed = len(played)
+        return self._canceller.process_capture(pcm)

@@ -3,7 +3,8 @@ in real time into the real live loop with the embedded models, judged from the p
 
 Each scenario (``turn_scenarios.SCENARIOS``) gets a fresh conversation and transcript log from one
 warm ``Session``; a ``ScriptedMicrophone`` says its fragments (the project's own voices, 16 kHz) when
-their triggers fire, and a ``PacedSink`` plays the replies on the ``MonotonicClock``. The scenario ends
+their triggers fire, and a ``PacedSink`` plays the replies on the ``MonotonicClock``; in full-duplex the
+microphone passes the echo canceller with the replies as its reference, as in the chat. The scenario ends
 once the last fragment was said and either its answer has played for ``OBSERVE_S`` or ``LISTEN_S`` /
 ``ANSWER_TIMEOUT_S`` passed; the harness then stops whatever still plays (not counted as a user
 interruption). Rates and voice-to-voice come from the transcript log joined with the events.
@@ -18,10 +19,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from localvoice.audio.echo import available as echo_available
+from localvoice.audio.echo import make_echo_canceller
 from localvoice.audio.sinks import PacedSink
 from localvoice.bench.machine import OtherLoad
 from localvoice.bench.result import ScenarioResult
-from localvoice.bench.turn_microphone import ScriptedMicrophone
+from localvoice.bench.turn_microphone import ScriptedMicrophone, SpeakerReference
 from localvoice.bench.turn_scenarios import BY_NAME, SCENARIOS, Scenario, fragment_audio, fragments_of
 from localvoice.bench.turn_scoring import LATE_MS, HeardTurn, Verdict, judge
 from localvoice.clock import MonotonicClock
@@ -168,7 +171,7 @@ def _invalid(
 
 
 async def _one_scenario(
-    session: Session, scenario: Scenario, clips: dict[str, AudioClip], log_dir: Path
+    session: Session, scenario: Scenario, clips: dict[str, AudioClip], log_dir: Path, echo: bool
 ) -> tuple[Verdict, dict[str, Any]]:
     _set_reply_tokens(session, LONG_REPLY_TOKENS if scenario.long_reply else SHORT_REPLY_TOKENS)
     clock = MonotonicClock()
@@ -182,7 +185,9 @@ async def _one_scenario(
 
     log = TranscriptLog(log_dir)
     conversation = session.conversation(sink, clock, observers=[record], log=log)
-    live = session.live_loop(conversation, mic, clock, record)
+    canceller = make_echo_canceller(enabled=echo)
+    reference = SpeakerReference(canceller, sink) if canceller.active else None
+    live = session.live_loop(conversation, mic, clock, record, echo=reference)
     others = OtherLoad()
     others.start()
     started = time.perf_counter()
@@ -269,6 +274,8 @@ async def run_turn_taking(
     scenarios = pick_scenarios(names)
     config.llm.backend = "llama_cpp"  # the embedded model: what a user without Ollama gets
     config.llm.num_predict = LONG_REPLY_TOKENS
+    # As `localvoice chat` listens: full-duplex runs the echo canceller, with the reply as its reference.
+    echo = config.audio.mode == "full-duplex" and echo_available()
     notices: list[str] = []
     result = ScenarioResult(
         "turn_taking",
@@ -284,7 +291,7 @@ async def run_turn_taking(
             for scenario in scenarios:
                 for attempt in range(1, ATTEMPTS + 1):
                     folder = log_root / f"{run + 1}-{scenario.name}" / str(attempt)
-                    verdict, row = await _one_scenario(session, scenario, clips, folder)
+                    verdict, row = await _one_scenario(session, scenario, clips, folder, echo)
                     if verdict.invalid is None or attempt == ATTEMPTS:
                         break
                     progress(f"{scenario.name}: again ({verdict.invalid})")
@@ -298,6 +305,7 @@ async def run_turn_taking(
     _summarize(result, verdicts)
     result.headline["models_load_and_warm_s"] = round(load_s, 2)
     result.headline["llm"] = description
+    result.headline["echo_canceller"] = echo
     result.notes += [_line(row) for row in result.details]
     result.notes += notices
     return result
