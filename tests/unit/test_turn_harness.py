@@ -164,3 +164,30 @@ def test_a_misheard_last_word_is_lost_speech_not_an_answer_half_way() -> None:
     ]
     verdict = judge(scenario, turns)
     assert (verdict.premature, verdict.lost) == (0, 1) and not verdict.ok
+
+
+async def test_the_echo_reference_is_what_the_sink_played_at_16_khz() -> None:
+    from localvoice.audio.sinks import PacedSink, PlayedBlock
+    from localvoice.bench.turn_microphone import SpeakerReference
+
+    class Recording:
+        active = True
+
+        def __init__(self) -> None:
+            self.reference: list[int] = []
+
+        def push_playback(self, pcm: np.ndarray) -> None:
+            self.reference.append(len(pcm))
+
+        def process_capture(self, pcm: np.ndarray) -> np.ndarray:
+            return pcm
+
+    canceller = Recording()
+    sink = PacedSink(VirtualClock(), 24_000)
+    echo = SpeakerReference(canceller, sink)
+    sink.played.append(PlayedBlock(0.0, 0, np.ones(480, dtype=np.int16)))
+    echo.process_capture(np.zeros(320, dtype=np.int16))
+    echo.process_capture(np.zeros(320, dtype=np.int16))  # nothing new played: nothing pushed twice
+    sink.played.append(PlayedBlock(0.02, 0, np.ones(480, dtype=np.int16)))
+    echo.process_capture(np.zeros(320, dtype=np.int16))
+    assert canceller.reference == [320, 320]
