@@ -29,7 +29,7 @@ apt:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip==25.3
-	$(BIN)/pip install -q -e '.[embedded,bench,dev]'
+	$(BIN)/pip install -q -e '.[embedded,bench,finetune,dev]'
 	@touch $@
 
 voices: $(STAMP)

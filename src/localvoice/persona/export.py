@@ -3,8 +3,9 @@
 The GGUF comes from llama.cpp's own ``convert_hf_to_gguf.py``. It is not on PyPI as a module: it ships
 in the llama-cpp-python source distribution (``vendor/llama.cpp/``), so ``setup_converter()`` (``localvoice
 finetune --setup-converter``) fetches that sdist once with pip, the ordinary client, and keeps the
-converter under the user data dir; it is never committed. It imports the ``gguf`` package (the
-``finetune`` extra pins it). Without the converter, DIR keeps the merged safetensors folder, which
+converter under the user data dir; it is never committed. The converter runs on the gguf-py copy it
+ships with (PyPI's ``gguf`` 0.19 lacks what it needs; the ``finetune`` extra's ``gguf`` is for
+transformers reading a GGUF base). Without the converter, DIR keeps the merged safetensors folder, which
 Ollama imports directly for Llama and Qwen2 models, and the Modelfile points at that.
 """
 
@@ -76,13 +77,13 @@ def setup_converter(notify: Notify) -> Path:
 
 
 def _wanted(name: str) -> bool:
-    """The converters and the local modules they import (but not llama.cpp's own gguf-py copy)."""
+    """The converters, their ``conversion`` modules and the gguf-py they were written against."""
     if "/vendor/llama.cpp/" not in name:
         return False
     relative = name.split("/vendor/llama.cpp/", 1)[1]
-    return (relative.startswith("convert_") and relative.endswith(".py")) or relative.startswith(
-        "conversion/"
-    )
+    if relative.startswith("convert_") and relative.endswith(".py"):
+        return True
+    return relative.startswith(("conversion/", "gguf-py/gguf/"))
 
 
 def convert(merged: Path, outfile: Path, outtype: str = "q8_0") -> None:
