@@ -4,6 +4,7 @@ llama-cpp-python and generates → the Modelfile parses back → the embedded pe
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from localvoice.cli.main import main
 from localvoice.persona.modelfile import parse_file
 from tests.e2e.cli_runner import run_cli
+from tests.fake_ollama import FakeOllama
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "examples" / "learning_platform_qa.jsonl"
@@ -66,6 +68,11 @@ def make_tiny_llama(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny") / "base")
+
+
+@pytest.fixture(scope="module")
 def data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A user data dir of its own, with llama.cpp's converter set up there (fetched once by pip)."""
     home = tmp_path_factory.mktemp("data")
@@ -77,12 +84,16 @@ def data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.mark.slow
 def test_finetune_tiny_llama_to_gguf_and_chat(
-    tmp_path: Path, data_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    tiny_base: Path,
+    data_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import llama_cpp
 
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
-    base = make_tiny_llama(tmp_path / "base")
+    base = tiny_base
     out = tmp_path / "tuned"
     args = ["finetune", str(DATA), "--base", str(base), "--out", str(out), "--epochs", "10", "--lr", "3e-3"]
     assert main([*args, "--persona", "tiny"]) == 0
@@ -122,6 +133,52 @@ def test_finetune_tiny_llama_to_gguf_and_chat(
     )
     # llama.cpp's own warning names the tiny model's trained context: the tuned file, not the packaged one.
     assert "n_ctx_train (512)" in result.stderr
+
+    # The written Modelfile registers with Ollama as it is: the GGUF goes up as a blob, then /api/create.
+    with FakeOllama() as server:
+        host = f"llm.host={server.url}"
+        assert (
+            main(
+                [
+                    "--set",
+                    host,
+                    "persona",
+                    "create",
+                    "tuned",
+                    "-f",
+                    str(out / "Modelfile"),
+                    "--backend",
+                    "ollama",
+                ]
+            )
+            == 0
+        )
+        digest = "sha256:" + hashlib.sha256((out / "model.gguf").read_bytes()).hexdigest()
+        body = server.created["tuned:latest"]
+        assert body["files"] == {"model.gguf": digest} and digest in server.blobs
+        assert body["template"] == modelfile.template and body["parameters"]["stop"] == ["<|im_end|>"]
+
+
+def test_labels_cover_only_the_assistant_replies(tiny_base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from localvoice.persona.dataset import Example
+    from localvoice.persona.finetune import IGNORE, encode
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    turns = (
+        ("system", "你是小涯。"),
+        ("user", "能退款吗？"),
+        ("assistant", "可以退款。"),
+        ("user", "多久到账？"),
+    )
+    example = Example(1, (*turns, ("assistant", "三到五个工作日。")))
+    ids, labels = encode(tokenizer, example, max_length=512)
+    learnt = str(tokenizer.decode([i for i, label in zip(ids, labels, strict=True) if label != IGNORE]))
+    assert learnt.replace(" ", "") == "可以退款。<|im_end|>\n三到五个工作日。<|im_end|>\n".replace(" ", "")
+    assert all(label in (IGNORE, i) for i, label in zip(ids, labels, strict=True))
+    cut_ids, cut_labels = encode(tokenizer, example, max_length=10)
+    assert (cut_ids, cut_labels) == (ids[-10:], labels[-10:])  # the end, which holds the last answer
 
 
 def test_training_without_base_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
