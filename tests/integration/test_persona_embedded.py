@@ -9,6 +9,7 @@ import pytest
 
 from localvoice.cli.main import main
 from localvoice.config import LLMConfig
+from localvoice.errors import ConfigError
 from localvoice.models.packaged import ensure_model
 from localvoice.persona import store
 from localvoice.persona.apply import persona_config, persona_examples, persona_system
@@ -59,6 +60,10 @@ def test_embedded_persona_applies_model_system_parameters_and_examples(tmp_path:
     assert [m.role for m in persona_examples(llm)] == ["user", "assistant"]
     assert persona_config(LLMConfig(persona="none"), embedded=True) == LLMConfig(persona="none")
     assert store.active_persona(LLMConfig()) is None
+    with pytest.raises(
+        ConfigError, match="is for the embedded model only; chat with --set llm.backend=llama_cpp"
+    ):
+        persona_config(llm, embedded=False)  # Ollama does not have it
 
 
 def test_embedded_refuses_what_llama_cpp_cannot_load(

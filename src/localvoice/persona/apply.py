@@ -46,8 +46,9 @@ def apply(persona: Persona, llm: LLMConfig, *, embedded: bool) -> LLMConfig:
     else:
         if not persona.on_ollama:
             raise ConfigError(
-                f"persona {persona.name!r} is not registered with Ollama; run "
-                f"`localvoice persona create {persona.name} -f Modelfile --backend ollama` while Ollama runs"
+                f"persona {persona.name!r} is for the embedded model only; chat with --set "
+                f"llm.backend=llama_cpp, or register it while Ollama runs: `localvoice persona create "
+                f"{persona.name} -f Modelfile --backend ollama`"
             )
         changes["model"] = persona.name
     if modelfile.system is not None:
