@@ -60,9 +60,7 @@ def test_embedded_persona_applies_model_system_parameters_and_examples(tmp_path:
     assert [m.role for m in persona_examples(llm)] == ["user", "assistant"]
     assert persona_config(LLMConfig(persona="none"), embedded=True) == LLMConfig(persona="none")
     assert store.active_persona(LLMConfig()) is None
-    with pytest.raises(
-        ConfigError, match="is for the embedded model only; chat with --set llm.backend=llama_cpp"
-    ):
+    with pytest.raises(ConfigError, match="is for the embedded model only"):
         persona_config(llm, embedded=False)  # Ollama does not have it
 
 
