@@ -159,6 +159,34 @@ def test_finetune_tiny_llama_to_gguf_and_chat(
         assert body["template"] == modelfile.template and body["parameters"]["stop"] == ["<|im_end|>"]
 
 
+@pytest.mark.slow
+def test_a_gguf_is_a_base_too(
+    tmp_path: Path, tiny_base: Path, data_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the packaged model is: transformers reads the GGUF de-quantised, and the merged model saves."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert (
+        main(["finetune", str(DATA), "--base", str(tiny_base), "--out", str(first), "--max-steps", "1"]) == 0
+    )
+    assert (
+        main(
+            [
+                "finetune",
+                str(DATA),
+                "--base",
+                str(first / "model.gguf"),
+                "--out",
+                str(second),
+                "--max-steps",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert (second / "merged" / "model.safetensors").is_file() and (second / "model.gguf").is_file()
+
+
 def test_labels_cover_only_the_assistant_replies(tiny_base: Path) -> None:
     from transformers import AutoTokenizer
 

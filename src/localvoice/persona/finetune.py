@@ -247,6 +247,11 @@ def save(
     model.save_pretrained(str(adapter))
     notify(f"merging the adapter into {merged}")
     full = model.merge_and_unload()
+    if getattr(full, "hf_quantizer", None) is not None:
+        # A GGUF base: transformers de-quantised it on load, so the weights are plain floats, but it
+        # still marks the model as "quantised with gguf" and refuses to save it.
+        full.hf_quantizer = None
+        full.config.__dict__.pop("quantization_config", None)
     full.to(torch.float32).save_pretrained(str(merged))
     tokenizer.save_pretrained(str(merged))
     # transformers 5 saves tokenizer.json only; llama.cpp's converter reads a sentencepiece vocabulary
