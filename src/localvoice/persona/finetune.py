@@ -48,15 +48,20 @@ class TrainSettings:
 class TrainResult:
     out: Path
     steps: int
-    seconds: float
+    seconds: float  # the whole run: load, eval, training, answers, merge, export
     eval_before: float | None
     eval_after: float | None
     train_losses: list[float] = field(default_factory=list)
+    train_seconds: float = 0.0
     answers: list[tuple[str, str, str]] = field(default_factory=list)  # question, base, tuned
     files: list[Path] = field(default_factory=list)
 
     def report(self) -> str:
-        lines = [f"trained {self.steps} steps in {self.seconds:.1f} s"]
+        per_step = self.train_seconds / max(self.steps, 1)
+        lines = [
+            f"trained {self.steps} steps in {self.train_seconds:.1f} s ({per_step:.2f} s a step); "
+            f"whole run {self.seconds:.1f} s"
+        ]
         if self.eval_before is not None and self.eval_after is not None:
             lines.append(f"held-out loss {self.eval_before:.3f} → {self.eval_after:.3f}")
         for question, base, tuned in self.answers:
@@ -190,11 +195,13 @@ def run(
     if settings.max_steps:
         steps = min(steps, settings.max_steps)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.lr)
+    training_started = time.monotonic()
     losses = _train(model, optimizer, train, steps, settings, pad, device)
+    train_seconds = time.monotonic() - training_started
 
     eval_after = mean_loss(model, held, pad, device) if held else None
     after = [answer(model, tokenizer, q, settings.new_tokens) for q in questions]
-    result = TrainResult(out, steps, 0.0, eval_before, eval_after, losses)
+    result = TrainResult(out, steps, 0.0, eval_before, eval_after, losses, train_seconds)
     result.answers = [(q[-1]["content"], b, a) for q, b, a in zip(questions, before, after, strict=True)]
     result.files = save(model, tokenizer, out, notify, base_folder=Path(resolve_base(base)[0]))
     from localvoice.persona.export import export_gguf
