@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,13 @@ def test_finetune_check_validates_without_training(
     assert main(["finetune", str(bad), "--check"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("localvoice: ") and "line 2: not valid JSON" in err and err.count("\n") == 1
+
+
+def test_training_without_the_finetune_extra_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    monkeypatch.delitem(sys.modules, "localvoice.persona.finetune", raising=False)
+    assert main(["finetune", str(EXAMPLE), "--base", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err == "localvoice: fine-tuning needs torch: pip install 'localvoice[finetune]'\n"
