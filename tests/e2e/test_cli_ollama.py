@@ -41,8 +41,9 @@ def test_chat_text_reads_one_message_per_line_and_keeps_history(
     assert lines == ["AI: 你说的是：你好。", "AI: You said: what time is it?."]
     chats = [b for b in fake_ollama.chat_bodies() if b.get("messages")]
     second = chats[1]["messages"]
-    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
-    assert second[2]["content"] == "你说的是：你好。"
+    # persona, then each turn with the time line it was asked at: the first turn kept as it was sent
+    assert [m["role"] for m in second] == ["system", "system", "user", "assistant", "system", "user"]
+    assert second[3]["content"] == "你说的是：你好。"
     assert chats[0]["options"]["num_ctx"] == 4096 and chats[0]["stream"] is True
     assert [r["user"] for r in _log(tmp_path)] == ["你好", "what time is it?"]
 
