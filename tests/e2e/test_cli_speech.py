@@ -42,7 +42,8 @@ def test_turn_on_embedded_defaults_answers_a_chinese_question_in_chinese(tmp_pat
     answer = json.loads(result.stdout)
     assert CJK.search(answer["transcript"]) and CJK.search(answer["reply"])
     heard = json.loads(run_cli("transcribe", str(out), "--json", log_dir=tmp_path).stdout)
-    assert heard["language"] == "zh" and len(CJK.findall(heard["text"])) >= 4
+    # The answer may be as short as "查不到。" (the persona has no live data): Chinese heard back.
+    assert heard["language"] == "zh" and len(CJK.findall(heard["text"])) >= 2
 
 
 def test_doctor_says_what_to_fix(tmp_path: Path) -> None:

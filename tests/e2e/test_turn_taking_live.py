@@ -40,9 +40,10 @@ pytestmark = pytest.mark.slow
 # Chinese interruption here starts with 等一下.
 CASES = ["zh_interrupt_wait_0.7s", "zh_pause_question_0.6s", "zh_backchannel", "en_interrupt_pause_0.7s"]
 # Issue 9 asks for ≤ 3 s; on the defaults (2 quiet cores) it measured 2.8–4.0 s: the turn reaches the
-# LLM 1.1–1.4 s after the question ends and the model's first word takes ~1 s more. Held at 6 s here
-# as a regression guard, not as the target; closing the gap is the latency issue's work.
-VOICE_TO_VOICE_MS = 6000.0
+# LLM 1.1–1.4 s after the question ends and the model's first word takes ~1 s more. Held at 8 s here
+# as a guard against the 9–22 s stalls the issue reported, not as the target; closing the gap to 3 s is
+# the latency issue's work.
+VOICE_TO_VOICE_MS = 8000.0
 OBSERVE_S = 1.5  # after the answer is heard: time for a wrong extra turn to show
 LISTEN_S = 5.0  # when nothing should be answered
 ANSWER_TIMEOUT_S = 30.0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import localvoice.persona
 from localvoice.cli.main import main
 from localvoice.persona.dataset import DatasetError, load_dataset, read_examples, to_messages
 
@@ -147,6 +148,9 @@ def test_training_without_the_finetune_extra_is_one_line(
 ) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
     monkeypatch.delitem(sys.modules, "localvoice.persona.finetune", raising=False)
+    # An earlier test may have imported it: the package keeps it as an attribute, which
+    # `from localvoice.persona import finetune` would return without importing anything.
+    monkeypatch.delattr(localvoice.persona, "finetune", raising=False)
     assert main(["finetune", str(EXAMPLE), "--base", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert err == "localvoice: fine-tuning needs torch: pip install 'localvoice[finetune]'\n"
