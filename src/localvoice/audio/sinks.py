@@ -96,7 +96,7 @@ class PacedSink:
         self.block_samples = max(1, sample_rate_hz * block_ms // 1000)
         self.played: list[PlayedBlock] = []
         self.played_samples = 0
-        self.clears = 0
+        self.clear_times_s: list[float] = []  # clock time of each ``clear()``: when it was told to stop
         self._queue: deque[_Pending] = deque()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -115,7 +115,7 @@ class PacedSink:
         return item.future
 
     def clear(self) -> None:
-        self.clears += 1
+        self.clear_times_s.append(self.clock.now())
         if self._worker is not None:
             self._worker.cancel()
             self._worker = None
@@ -143,6 +143,15 @@ class PacedSink:
         if worker is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+
+    @property
+    def clears(self) -> int:
+        return len(self.clear_times_s)
+
+    def silent_since_s(self) -> float | None:
+        """Clock time at which the last block that went out ended (cut short by ``clear``, if it was)."""
+        ends = [block.start_s + len(block.samples) / self.sample_rate_hz for block in self.played]
+        return max(ends) if ends else None
 
     def played_audio(self) -> AudioClip:
         """Everything actually played, in order, as one clip."""

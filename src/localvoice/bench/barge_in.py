@@ -34,23 +34,6 @@ TRAIL_S = 0.7  # lets the segmenter end the utterance
 TARGET_AFTER_WAIT_MS = 150.0
 
 
-class _TimedSink(PacedSink):
-    """A ``PacedSink`` that also notes when it was told to stop."""
-
-    def __init__(self, clock: MonotonicClock, sample_rate_hz: int) -> None:
-        super().__init__(clock, sample_rate_hz)
-        self.clear_times_s: list[float] = []
-
-    def clear(self) -> None:
-        self.clear_times_s.append(self.clock.now())
-        super().clear()
-
-    def silent_since_s(self) -> float | None:
-        """Clock time at which the last block that went out ended (it was cut short by ``clear``)."""
-        ends = [block.start_s + len(block.samples) / self.sample_rate_hz for block in self.played]
-        return max(ends) if ends else None
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Run:
     onset_to_silence_ms: float
@@ -61,7 +44,7 @@ class _Run:
 async def _one_run(question: Question, clip: AudioClip, onset_s: float, config: Config) -> _Run | None:
     clock = MonotonicClock()
     tts = InstantTTS()
-    sink = _TimedSink(clock, tts.sample_rate_hz)
+    sink = PacedSink(clock, tts.sample_rate_hz)
     conversation = Conversation(InstantLLM(LONG_REPLY), tts, sink, clock, "系统")
     source = PacedFileSource(clip, clock, leading_silence_s=LEAD_S, trailing_silence_s=TRAIL_S)
     detected: list[float] = []

@@ -58,16 +58,6 @@ SHORT_REPLY_TOKENS = 40
 LONG_REPLY_TOKENS = 160  # still speaking a few seconds after the reply starts
 
 
-class _TimedSink(PacedSink):
-    def __init__(self, clock: MonotonicClock, sample_rate_hz: int) -> None:
-        super().__init__(clock, sample_rate_hz)
-        self.clear_times_s: list[float] = []
-
-    def clear(self) -> None:
-        self.clear_times_s.append(self.clock.now())
-        super().clear()
-
-
 def _answer_expected_last(scenario: Scenario) -> bool:
     return bool(scenario.answered) and scenario.steps[-1].fragment in scenario.answered[-1]
 
@@ -175,7 +165,7 @@ async def _one_scenario(
 ) -> tuple[Verdict, dict[str, Any]]:
     _set_reply_tokens(session, LONG_REPLY_TOKENS if scenario.long_reply else SHORT_REPLY_TOKENS)
     clock = MonotonicClock()
-    sink = _TimedSink(clock, OUTPUT_RATE_HZ)
+    sink = PacedSink(clock, OUTPUT_RATE_HZ)
     mic = ScriptedMicrophone(scenario.steps, clips, clock)
     seen: list[tuple[float, ConversationEvent]] = []
 
@@ -241,7 +231,7 @@ async def _one_scenario(
     return verdict, row
 
 
-def _stop_ms(scenario: Scenario, mic: ScriptedMicrophone, sink: _TimedSink, stop_s: float) -> float | None:
+def _stop_ms(scenario: Scenario, mic: ScriptedMicrophone, sink: PacedSink, stop_s: float) -> float | None:
     """Onset of the first speech over a reply → the sink told to stop (barge-in scenarios only)."""
     if scenario.case not in ("interrupt", "interrupt_pause", "bare_stop"):
         return None
