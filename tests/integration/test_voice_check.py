@@ -49,7 +49,6 @@ def test_without_the_extra_it_says_what_to_install_in_one_line(tmp_path: Path) -
 
 
 @pytest.mark.slow
-@pytest.mark.allow_skip(reason="the voicecheck extra (torch, Resemblyzer) is optional and not in make setup")
 @pytest.mark.skipif(not HAS_RESEMBLYZER, reason="needs pip install 'localvoice[voicecheck]'")
 @pytest.mark.parametrize(
     ("speaks", "reading"),
