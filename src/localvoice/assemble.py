@@ -44,6 +44,8 @@ def build_tts(config: Config, notify: Notify) -> TTS:
         backend = _auto_tts_backend(config, notify)
     if backend == "gpt_sovits":
         return _gpt_sovits_with_fallback(config, notify, checked=auto)
+    if backend == "openai":
+        return _openai_with_fallback(config, notify)
     tts = load_backend_class("tts", backend).from_config(config.tts)
     if auto:
         notify(f"TTS: packaged voices ({getattr(tts, 'description', backend)})")
@@ -86,6 +88,30 @@ def _gpt_sovits_with_fallback(config: Config, notify: Notify, checked: bool) -> 
         return cast(TTS, tts)
 
     return FallbackTTS(primary, packaged, notify, retry_s=section.retry_s, down_reason=problem)
+
+
+def _openai_with_fallback(config: Config, notify: Notify) -> TTS:
+    """A speech server, with the packaged voice while it is down (found at start: one notice)."""
+    from localvoice.backends.tts.fallback import FallbackTTS
+
+    primary = load_backend_class("tts", "openai").from_config(config.tts)
+    notify(f"TTS: {primary.description}")
+    if not config.tts.openai.fallback:
+        return cast(TTS, primary)
+    return FallbackTTS(
+        primary,
+        lambda: _packaged(config, notify),
+        notify,
+        retry_s=config.tts.openai.retry_s,
+        name="The speech server",
+    )
+
+
+def _packaged(config: Config, notify: Notify) -> TTS:
+    tts = load_backend_class("tts", "packaged").from_config(config.tts)
+    for notice in getattr(tts, "notices", ()):
+        notify(notice)
+    return cast(TTS, tts)
 
 
 def build_asr(config: Config) -> ASR:

@@ -29,10 +29,12 @@ BACKENDS: dict[str, dict[str, BackendSpec]] = {
     },
     "asr": {
         "faster_whisper": BackendSpec("localvoice.backends.asr.faster_whisper:FasterWhisperASR", "asr"),
+        "openai": BackendSpec("localvoice.backends.asr.openai_asr:OpenAiASR", None),
     },
     "tts": {
         "packaged": BackendSpec("localvoice.backends.tts.packaged:PackagedTTS", "tts"),
         "gpt_sovits": BackendSpec("localvoice.backends.tts.gpt_sovits:GptSovitsTTS", None),
+        "openai": BackendSpec("localvoice.backends.tts.openai_tts:OpenAiTTS", None),
     },
 }
 

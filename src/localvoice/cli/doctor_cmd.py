@@ -42,6 +42,7 @@ async def run_doctor(args: argparse.Namespace, config: Config) -> int:
         *await _ollama_checks(config),
         *_embedded_llm_checks(),
         *_gpt_sovits_checks(config),
+        *await _openai_audio_checks(config),
         *_packaged_model_checks(),
     ]
     for check in checks:
@@ -136,6 +137,33 @@ def _gpt_sovits_checks(config: Config) -> list[Check]:
         note = "" if needed else " (optional: only cloned voices need it)"
         fix = START_HINT if needed else ""
         checks.append(Check("gpt-sovits", False, f"{problem}{note}", fix, essential=wanted))
+    return checks
+
+
+async def _openai_audio_checks(config: Config) -> list[Check]:
+    """The OpenAI-compatible transcription and speech servers, when asr/tts.backend = openai."""
+    from localvoice.backends.openai_audio import audio_http, probe
+    from localvoice.errors import LocalVoiceError
+
+    checks: list[Check] = []
+    for role, kind, section in (
+        ("asr", "transcription", config.asr.openai),
+        ("tts", "speech", config.tts.openai),
+    ):
+        if getattr(config, role).backend != "openai":
+            continue
+        name, key = f"{kind} server", f"{role}.openai"
+        try:
+            http = audio_http(key, kind, section.url, section.api_key, min(section.timeout_s, 3.0))
+        except LocalVoiceError as error:
+            checks.append(Check(name, False, str(error), f"localvoice config show; fix {key}.url", True))
+            continue
+        problem = await probe(http, key)
+        await http.aclose()
+        if problem is None:
+            checks.append(Check(name, True, f"answers at {http.base_url} (model {section.model})"))
+        else:
+            checks.append(Check(name, False, problem, f"start it, or set {key}.url", essential=True))
     return checks
 
 

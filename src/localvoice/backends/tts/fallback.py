@@ -30,9 +30,11 @@ class FallbackTTS:
         retry_s: float = 30.0,
         down_reason: str | None = None,
         now: Callable[[], float] = time.monotonic,
+        name: str = "GPT-SoVITS",
     ) -> None:
         """``make_fallback`` is called once, when first needed; ``down_reason``: the primary is known
-        to be down from the start (already told to the user)."""
+        to be down from the start (already told to the user); ``name``: the primary, in notices."""
+        self._name = name
         self.primary = primary
         self._make_fallback = make_fallback
         self._fallback: TTS | None = None
@@ -66,7 +68,7 @@ class FallbackTTS:
                 if self._down_since is not None:
                     self._down_since = None
                     self._told.clear()
-                    self._notify("GPT-SoVITS answers again: your voice is back.")
+                    self._notify(f"{self._name} answers again: your voice is back.")
                 return
             except LocalVoiceError as error:
                 self._failed(error)
