@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from localvoice.backends.llm.http_chat import ChatHttp, HttpTimeouts, ServerWords
 from localvoice.backends.llm.openai_compat import _error_text as error_text
-from localvoice.errors import BackendError, ConfigError, LocalVoiceError
+from localvoice.errors import BackendError, ConfigError
 
 CONNECT_TIMEOUT_S = 3.0
 
@@ -50,7 +50,7 @@ def check_status(http: ChatHttp, section: str, path: str, status: int, body: str
     message = error_text(body)
     server = http.words.server
     if status in (401, 403):
-        said = f": {message}" if message else ""
+        said = f": {message.rstrip('.')}" if message else ""
         raise BackendError(
             f"{server} refused the API key (HTTP {status}){said}; set {section}.api_key or OPENAI_API_KEY"
         )
@@ -59,12 +59,9 @@ def check_status(http: ChatHttp, section: str, path: str, status: int, body: str
     http.raise_for_status(status, message, f"set {section}.model to a model it serves")
 
 
-async def probe(http: ChatHttp, section: str) -> str | None:
-    """None when the server answers (``GET /v1/models``: any answer but a refused key), else why not."""
-    try:
-        response = await http.get("/v1/models", waited=f"{http.timeouts.read_s:g} s ({section}.timeout_s)")
-        if response.status_code in (401, 403):
-            check_status(http, section, "/v1/models", response.status_code, response.text)
-    except LocalVoiceError as error:
-        return str(error)
-    return None
+async def check_server(http: ChatHttp, section: str) -> None:
+    """Return when the server answers ``GET /v1/models`` with anything but a refused key; else raise
+    ``BackendUnavailableError`` (nothing answers) or ``BackendError`` (the key is refused)."""
+    response = await http.get("/v1/models", waited=f"{http.timeouts.read_s:g} s ({section}.timeout_s)")
+    if response.status_code in (401, 403):
+        check_status(http, section, "/v1/models", response.status_code, response.text)

@@ -142,7 +142,7 @@ def _gpt_sovits_checks(config: Config) -> list[Check]:
 
 async def _openai_audio_checks(config: Config) -> list[Check]:
     """The OpenAI-compatible transcription and speech servers, when asr/tts.backend = openai."""
-    from localvoice.backends.openai_audio import audio_http, probe
+    from localvoice.backends.openai_audio import audio_http, check_server
     from localvoice.errors import LocalVoiceError
 
     checks: list[Check] = []
@@ -158,12 +158,13 @@ async def _openai_audio_checks(config: Config) -> list[Check]:
         except LocalVoiceError as error:
             checks.append(Check(name, False, str(error), f"localvoice config show; fix {key}.url", True))
             continue
-        problem = await probe(http, key)
-        await http.aclose()
-        if problem is None:
+        try:
+            await check_server(http, key)
             checks.append(Check(name, True, f"answers at {http.base_url} (model {section.model})"))
-        else:
-            checks.append(Check(name, False, problem, f"start it, or set {key}.url", essential=True))
+        except LocalVoiceError as error:
+            checks.append(Check(name, False, str(error), f"start it, or set {key}.url", essential=True))
+        finally:
+            await http.aclose()
     return checks
 
 

@@ -31,10 +31,10 @@ import httpx
 import numpy as np
 
 from localvoice.backends.asr.chinese import SegmentScore, is_hallucination, strip_prompt_echo, tidy_chinese
-from localvoice.backends.openai_audio import audio_http, check_status, probe
+from localvoice.backends.openai_audio import audio_http, check_server, check_status
 from localvoice.backends.tts.gpt_sovits import clause_language
 from localvoice.config import ASRConfig
-from localvoice.errors import BackendUnavailableError, BadInputError, ConfigError
+from localvoice.errors import BadInputError, ConfigError
 from localvoice.events import AudioClip, Transcript, TranscriptSegment
 
 PATH = "/v1/audio/transcriptions"
@@ -127,9 +127,7 @@ class OpenAiASR:
 
     async def warm_up(self) -> None:
         """Say now, not at the first turn, when the server is down or refuses the key."""
-        problem = await probe(self._http, "asr.openai")
-        if problem is not None:
-            raise BackendUnavailableError(problem)
+        await check_server(self._http, "asr.openai")
 
     async def detect_language(self, audio: AudioClip) -> str | None:
         return None  # the transcription detects it: one request a turn

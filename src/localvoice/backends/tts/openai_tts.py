@@ -23,7 +23,7 @@ from typing import Any, Self
 import httpx
 import numpy as np
 
-from localvoice.backends.openai_audio import audio_http, check_status, probe
+from localvoice.backends.openai_audio import audio_http, check_server, check_status
 from localvoice.backends.tts.wav_stream import WavStreamParser
 from localvoice.config import OpenAiTTSConfig, TTSConfig
 from localvoice.errors import BackendError, BackendUnavailableError, ConfigError
@@ -114,9 +114,7 @@ class OpenAiTTS:
 
     async def warm_up(self) -> None:
         """Say now, not at the first clause, when the server is down or refuses the key."""
-        problem = await probe(self._http, "tts.openai")
-        if problem is not None:
-            raise BackendUnavailableError(problem)
+        await check_server(self._http, "tts.openai")
 
     async def aclose(self) -> None:
         await self._http.aclose()
