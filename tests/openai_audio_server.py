@@ -18,7 +18,7 @@
   wrong Bearer token is 401 ``invalid_api_key`` on every route.
 
 Scripting: ``die_after_pieces`` (the server dies mid-body and stops listening, like a killed
-process), ``speech_garbage`` (HTTP 200 with that HTML body), ``transcription_garbage`` (HTTP 200 with
+process; only in a clause containing ``die_on`` when that is set), ``speech_garbage`` (HTTP 200 with that HTML body), ``transcription_garbage`` (HTTP 200 with
 bytes that are not JSON). Checked against the official ``openai`` client in
 tests/integration/test_openai_asr.py and test_openai_tts.py, so it cannot drift from the protocol.
 """
@@ -88,6 +88,7 @@ class FakeOpenAiAudio:
         self.chunk_delay_s = 0.0
         self.piece_bytes: Sequence[int] = (1001, 777, 1333, 555)
         self.die_after_pieces: int | None = None
+        self.die_on: str | None = None  # die only in a clause that contains this
         self.speech_garbage: bytes | None = None
         self.transcription_garbage: bytes | None = None
         self.api_key: str | None = None
@@ -162,6 +163,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         fake = self.fake
+        if fake.dead.is_set():  # a killed process answers nothing, on kept-alive connections either
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = self.path.split("?", 1)[0]
         fake.requests.append((self.command, path))
@@ -314,8 +319,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "audio/wav" if wav else "audio/pcm")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        dies = fake.die_on is None or fake.die_on in text
         for number, piece in enumerate(pieces):
-            if fake.die_after_pieces is not None and number == fake.die_after_pieces:
+            if dies and number == fake.die_after_pieces:
                 fake.spoken.append(Spoken(text, started, None, body))
                 fake.kill()
                 self.close_connection = True

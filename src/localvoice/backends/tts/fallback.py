@@ -61,11 +61,14 @@ class FallbackTTS:
 
     async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
         if self.primary_up:
+            started = self._now()
             stream = self.primary.stream_synthesize(text)
             try:
                 async for chunk in stream:
                     yield chunk
-                if self._down_since is not None:
+                # Only a clause asked for after the outage proves the server back: one that overlapped
+                # the failing clause (tts.max_concurrency > 1) may finish on its old connection.
+                if self._down_since is not None and started >= self._down_since:
                     self._down_since = None
                     self._told.clear()
                     self._notify(f"{self._name} answers again: your voice is back.")
