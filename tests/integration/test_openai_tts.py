@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import numpy as np
 import openai
@@ -20,6 +21,7 @@ from localvoice.config import Config, OpenAiTTSConfig
 from localvoice.errors import BackendError, BackendUnavailableError, ConfigError
 from localvoice.events import AudioClip, Message
 from localvoice.reply import ReplyPipeline, ReplySettings
+from tests.e2e.cli_runner import run_cli
 from tests.fake_ollama import unused_local_url
 from tests.fakes import ScriptedLLM
 from tests.openai_audio_server import FakeOpenAiAudio, openai_audio_fixture
@@ -263,3 +265,55 @@ def test_bad_settings_are_refused_before_any_request() -> None:
         OpenAiTTS(OpenAiTTSConfig(speed=5.0))
     with pytest.raises(ConfigError, match="http:// or https://"):
         OpenAiTTS(OpenAiTTSConfig(url="localhost:8000"))
+
+
+def test_doctor_checks_the_selected_speech_and_transcription_servers(
+    tmp_path: Path, openai_audio: FakeOpenAiAudio
+) -> None:
+    dead = unused_local_url()
+    selected = (
+        "--set", "asr.backend=openai", "--set", f"asr.openai.url={openai_audio.url}/v1",
+        "--set", "tts.backend=openai", "--set", f"tts.openai.url={dead}",
+    )  # fmt: skip
+    result = run_cli("doctor", *selected, log_dir=tmp_path, env={"OLLAMA_HOST": dead}, timeout_s=120)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"ok transcription server: answers at {openai_audio.url} (model whisper-1)" in lines
+    speech = next(i for i, line in enumerate(lines) if line.startswith("!! speech server: "))
+    assert lines[speech] == (
+        f"!! speech server: no OpenAI-compatible speech server answers at {dead}; start one "
+        "(`localvoice serve`, vLLM, speaches…) or point tts.openai.url at where it runs"
+    )
+    assert lines[speech + 1].strip() == "fix: start it, or set tts.openai.url"
+    assert result.returncode == 1, "a selected server that is down is essential"
+    assert ("GET", "/v1/models") in openai_audio.requests
+
+    unselected = run_cli("doctor", log_dir=tmp_path, env={"OLLAMA_HOST": dead}, timeout_s=120)
+    assert "transcription server" not in unselected.stdout and "speech server" not in unselected.stdout
+
+
+@pytest.mark.slow
+async def test_the_real_wiring_falls_back_to_the_packaged_voice_when_the_server_dies() -> None:
+    from localvoice.backends.tts.packaged import PackagedTTS
+
+    config = Config()
+    config.tts.backend = "openai"
+    notices: list[str] = []
+    with FakeOpenAiAudio() as server:
+        config.tts.openai.url = server.url
+        tts = build_tts(config, notices.append)
+        await tts.warm_up()
+        server.die_on, server.die_after_pieces = "明天", 4
+        clock = MonotonicClock()
+        sink = CollectingSink(24_000)
+        llm = ScriptedLLM(clock, [(0.0, "好的，我来帮你查一下。明天北京晴。")])
+        pipeline = ReplyPipeline(llm, tts, sink, clock, lambda event: None, ReplySettings())
+        finished = await pipeline.run(1, MESSAGES)
+        await tts.aclose()
+    assert isinstance(tts, FallbackTTS) and isinstance(tts._fallback, PackagedTTS)
+    assert finished.error is None and finished.heard == "好的，我来帮你查一下。明天北京晴。"
+    assert sum("packaged voice speaks" in n for n in notices) == 1, notices
+    first = server.audio_for("好的，我来帮你查一下。")
+    heard = sink.collected().samples
+    assert np.array_equal(heard[: len(first)], first), "the server spoke the first clause"
+    assert len(heard) - len(first) > 0.5 * 24_000, "the packaged voice spoke the rest"
