@@ -72,4 +72,3 @@ def create_app(state: ServerState, on_ready: Callable[[], None] | None = None) -
     # The page reads the token from its URL and offers it on the WebSocket. Mounted last: routes win.
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True, check_dir=False), name="page")
     return app
-
