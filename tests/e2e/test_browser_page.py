@@ -1,0 +1,129 @@
+"""The voice page in a real browser: Debian's Chromium driven by Playwright, its fake microphone fed a
+spoken question, against the real app and models. The page must show the question and the answer
+and play the answer's audio; its resampler must match an offline render; a screenshot is kept."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.server_fixtures import RunningServer, running_server, server_config
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
+TOKEN = "page-token"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    config = server_config(tmp_path_factory.mktemp("page-logs"))
+    config.llm.model = "qwen2.5-coder-0.5b"
+    with running_server(config, token=TOKEN) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The question as Chromium's fake capture wants it: 16-bit PCM, 48 kHz, with room around it."""
+    wav = tmp_path_factory.mktemp("mic") / "question.wav"
+    subprocess.run(
+        ["sox", str(SPEECH / "question_en.wav"), "-r", "48000", "-c", "1", "-b", "16", "-e", "signed-integer",
+         str(wav), "pad", "2.0", "6.0"],
+        check=True,
+    )  # fmt: skip
+    return wav
+
+
+@pytest.fixture(scope="module")
+def browser(microphone: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={microphone}%noloop",
+                "--autoplay-policy=no-user-gesture-required",
+                "--disable-gpu",
+                "--disable-quic",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def _wait_for(page: Any, expression: str, timeout_s: float) -> None:
+    page.wait_for_function(expression, timeout=timeout_s * 1000, polling=250)
+
+
+def test_the_page_hears_the_question_shows_both_sides_and_plays_the_answer(
+    server: RunningServer, browser: Any, tmp_path: Path
+) -> None:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{server.url}/?token={TOKEN}")
+    _wait_for(page, "window.lvStats.hello !== null && window.lvStats.micFrames > 0", 60)
+    assert page.locator("#connection").inner_text() == "已连接"  # Chinese UI for a zh-CN browser
+    _wait_for(page, "window.lvStats.replies.length > 0", 240)
+    # The whole reply plays out: every scheduled buffer ended, and the output was not silent.
+    _wait_for(page, "window.lvStats.ended > 0 && window.lvStats.ended === window.lvStats.scheduled", 120)
+    stats = page.evaluate("window.lvStats")
+    user = page.locator(".turn.user").first.inner_text()
+    answer = page.locator(".turn.assistant").first.inner_text()
+    screenshot = tmp_path / "voice-page.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(screenshot, ARTIFACTS / "voice-page.png")
+    print(f"screenshot: {ARTIFACTS / 'voice-page.png'}")
+    print(f"user: {user!r}; answer: {answer!r}; stats: { {k: v for k, v in stats.items() if k != 'events'} }")
+
+    assert not errors, errors
+    assert "capital" in user.lower() and "france" in user.lower()
+    reply = stats["replies"][0]
+    assert reply["written"] and not reply["interrupted"]
+    assert reply["heard"].split()[0] in answer
+    assert "语音到语音" in answer  # the per-turn latency line, in Chinese
+    assert stats["samplesPlayed"] == stats["samplesReceived"] > 24_000  # over a second at 24 kHz, all heard
+    assert stats["outputPeak"] > 0.02  # the analyser after the scheduled buffers saw the voice
+    assert stats["micRate"] in (44_100, 48_000)
+    page.locator("#lang").click()
+    assert page.locator("#stop").inner_text() == "Interrupt"
+    context.close()
+
+
+@pytest.mark.parametrize("rate_hz", [48_000, 44_100])
+def test_the_worklet_resampler_matches_an_offline_render(server: RunningServer, browser: Any, rate_hz: int) -> None:
+    """Two tones through the worklet in an OfflineAudioContext, against the ideal 16 kHz samples.
+
+    A rate error of 0.15 % would shift the 3 kHz tone by whole cycles within the 2 s and ruin the
+    match; so would aliasing or a wrong gain.
+    """
+    page = browser.new_page()
+    page.goto(f"{server.url}/?token={TOKEN}")
+    tones = [(440.0, 0.3), (3000.0, 0.3)]
+    seconds = 2.0
+    started = time.monotonic()
+    out = np.asarray(page.evaluate("([r, s, t]) => window.lvResamplerCheck(r, s, t)", [rate_hz, seconds, tones]))
+    page.close()
+    expected_len = int(seconds * 16_000) // 320 * 320
+    assert abs(len(out) - expected_len) <= 320, (len(out), expected_len)
+    k = np.arange(len(out))
+    ideal = sum(a * np.sin(2 * np.pi * f * k / 16_000) for f, a in tones) * 32767
+    body = slice(100, len(out) - 100)  # away from the zero history at the start
+    noise = out[body] - ideal[body]
+    snr_db = 10 * np.log10(np.mean(ideal[body] ** 2) / np.mean(noise**2))
+    print(f"{rate_hz} Hz → 16 kHz: {len(out)} samples, SNR {snr_db:.1f} dB ({time.monotonic() - started:.1f} s)")
+    assert snr_db > 40
