@@ -1,11 +1,9 @@
-"""OpenAiASR over real HTTP on 127.0.0.1: the protocol-faithful fake (checked here against the official
-``openai`` client), and real Whisper behind it."""
+"""OpenAiASR over real HTTP on 127.0.0.1 against the protocol-faithful fake (checked here against the
+official ``openai`` client); real Whisper behind a real ``localvoice serve``: test_openai_asr_serve.py."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -200,37 +198,3 @@ def test_config_the_key_defaults_to_openai_api_key_and_is_masked(tmp_path: Path)
 )
 def test_language_names_become_codes(name: str, code: str) -> None:
     assert language_code(name) == code
-
-
-# ---- real Whisper behind the OpenAI-compatible route ----
-
-
-@pytest.fixture(scope="module")
-def whisper_server() -> Iterator[FakeOpenAiAudio]:
-    """The fake's routes with the packaged Whisper base hearing the uploads (real recognition)."""
-    from localvoice.backends.asr.faster_whisper import FasterWhisperASR
-
-    whisper = FasterWhisperASR()
-
-    def hear(clip: AudioClip, form: dict[str, str]) -> tuple[str, str]:
-        transcript = asyncio.run(whisper.transcribe(clip, form.get("language")))
-        return transcript.text, transcript.language
-
-    with FakeOpenAiAudio(hear=hear) as server:
-        yield server
-    asyncio.run(whisper.aclose())
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("wav", "language", "words"),
-    [("question_zh.wav", "zh", ["北京", "天气"]), ("question_en.wav", "en", ["capital", "france"])],
-)
-async def test_a_spoken_question_is_transcribed_by_real_whisper_over_http(
-    whisper_server: FakeOpenAiAudio, wav: str, language: str, words: list[str]
-) -> None:
-    recogniser = asr(whisper_server)
-    transcript = await recogniser.transcribe(read_audio(SPEECH / wav))
-    await recogniser.aclose()
-    assert transcript.language == language
-    assert all(word in transcript.text.lower() for word in words), transcript.text
