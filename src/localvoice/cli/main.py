@@ -65,7 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from localvoice.cli import bench_cmd, devices_cmd, finetune_cmd, models_cmd, persona_cmd, voice_cmd
+    from localvoice.cli import (
+        bench_cmd,
+        devices_cmd,
+        finetune_cmd,
+        models_cmd,
+        persona_cmd,
+        serve_cmd,
+        voice_cmd,
+    )
 
     models_cmd.add_models_parser(commands)
     devices_cmd.add_devices_parser(commands)
@@ -73,6 +81,7 @@ def _add_optional_commands(commands: argparse._SubParsersAction[argparse.Argumen
     voice_cmd.add_voice_parser(commands)
     persona_cmd.add_persona_parser(commands)
     finetune_cmd.add_finetune_parser(commands)
+    serve_cmd.add_serve_parser(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

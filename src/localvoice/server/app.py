@@ -36,7 +36,8 @@ def create_app(state: ServerState, on_ready: Callable[[], None] | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await state.start()
+        if state.session is None:  # ``localvoice serve`` loads them before listening
+            await state.start()
         if on_ready is not None:
             on_ready()
         try:
