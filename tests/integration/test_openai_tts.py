@@ -4,6 +4,8 @@ official ``openai`` client): streaming into the reply pipeline, the packaged-voi
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import openai
 import pytest
+import soundfile as sf
 
 from localvoice.assemble import build_tts
 from localvoice.audio.sinks import CollectingSink
+from localvoice.audio.wav import read_audio
 from localvoice.backends.tts.fallback import FallbackTTS
 from localvoice.backends.tts.openai_tts import OpenAiTTS
 from localvoice.clock import MonotonicClock
@@ -22,7 +26,7 @@ from localvoice.errors import BackendError, BackendUnavailableError, ConfigError
 from localvoice.events import AudioClip, Message
 from localvoice.reply import ReplyPipeline, ReplySettings
 from tests.e2e.cli_runner import run_cli
-from tests.fake_ollama import unused_local_url
+from tests.fake_ollama import FakeOllama, unused_local_url
 from tests.fakes import ScriptedLLM
 from tests.openai_audio_server import FakeOpenAiAudio, openai_audio_fixture
 
@@ -31,6 +35,7 @@ __all__ = ["openai_audio_fixture"]
 REPLY = "好的，我来帮你查一下。明天北京晴，最高气温二十五度。适合出去走走，记得带水。"
 CLAUSES = ["好的，我来帮你查一下。", "明天北京晴，最高气温二十五度。", "适合出去走走，记得带水。"]
 MESSAGES = [Message("user", "明天天气怎么样？")]
+SPEECH = Path(__file__).parents[1] / "fixtures" / "speech"
 
 
 def make_tts(server: FakeOpenAiAudio, **settings: object) -> OpenAiTTS:
@@ -317,3 +322,33 @@ async def test_the_real_wiring_falls_back_to_the_packaged_voice_when_the_server_
     heard = sink.collected().samples
     assert np.array_equal(heard[: len(first)], first), "the server spoke the first clause"
     assert len(heard) - len(first) > 0.5 * 24_000, "the packaged voice spoke the rest"
+
+
+def test_localvoice_turn_runs_on_openai_compatible_engines(
+    tmp_path: Path, openai_audio: FakeOpenAiAudio
+) -> None:
+    """The real command, every stage on a server: Ollama's chat, OpenAI's transcription and speech."""
+    openai_audio.transcript = "今天北京的天氣怎麼樣?"
+    answer = tmp_path / "answer.wav"
+    engines = (
+        "--set", "asr.backend=openai", "--set", f"asr.openai.url={openai_audio.url}",
+        "--set", "tts.backend=openai", "--set", f"tts.openai.url={openai_audio.url}/v1",
+        "--set", "llm.backend=ollama", "--set", "llm.persona=none", "--set", "llm.tell_time=false",
+    )  # fmt: skip
+    with FakeOllama() as ollama:
+        result = run_cli(
+            "turn", str(SPEECH / "question_zh.wav"), "--out", str(answer), "--json", *engines,
+            log_dir=tmp_path, env={"OLLAMA_HOST": ollama.url}, timeout_s=120,
+        )  # fmt: skip
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    out = json.loads(result.stdout)
+    assert (out["transcript"], out["language"]) == ("今天北京的天气怎么样？", "zh")
+    assert out["reply"] == "你说的是：今天北京的天气怎么样？。" and out["error"] is None
+    assert ollama.chat_bodies()[-1]["messages"][-1]["content"].endswith("今天北京的天气怎么样？")
+    clauses = sorted((s.text for s in openai_audio.spoken), key=out["reply"].index)
+    written, rate = sf.read(answer, dtype="int16")
+    assert rate == 24_000 and np.array_equal(
+        written, np.concatenate([openai_audio.audio_for(c) for c in clauses])
+    )
+    upload = sf.read(io.BytesIO(openai_audio.uploads[0].data), dtype="int16")[0]
+    assert np.array_equal(upload, read_audio(SPEECH / "question_zh.wav").samples)
