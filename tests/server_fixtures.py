@@ -60,10 +60,12 @@ def server_config(log_dir: Path, *, llm_backend: str = "llama_cpp") -> Config:
 
 @contextmanager
 def running_server(
-    config: Config, *, token: str | None = None, notices: list[str] | None = None
+    config: Config, *, token: str | None = None, notices: list[str] | None = None, models: bool = True
 ) -> Iterator[RunningServer]:
+    """``models=False`` loads none (every model route answers 503): for fast tests of the plumbing."""
     kept = notices if notices is not None else []
     state = ServerState.from_config(config, kept.append, token=token)
+    state.need_asr = state.need_llm = state.need_tts = models
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -56,8 +56,8 @@ def create_app(state: ServerState, on_ready: Callable[[], None] | None = None) -
         redoc_url=None,
     )
     app.state.localvoice = state
-    install_error_handlers(app)
     app.add_middleware(UploadLimit, limit_bytes=state.max_upload_bytes)
+    install_error_handlers(app)  # its catch-all middleware goes outside the upload limit
 
     from localvoice.server import ollama_api, openai_api
 

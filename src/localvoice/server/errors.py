@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from localvoice.errors import (
     BackendError,
@@ -104,6 +105,13 @@ def error_response(request: Request, error: ApiError) -> JSONResponse:
     return JSONResponse(error_body(request.url.path, error), status_code=error.status, headers=headers)
 
 
+async def require_json(request: Request) -> None:
+    """A route dependency for JSON bodies: any other declared type is a 415, not a parse error."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json" and not kind.endswith("+json"):
+        raise unsupported_media(f"send the request body as application/json, not {kind or 'no type'}")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ApiError)
@@ -134,7 +142,39 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LocalVoiceError, on_localvoice_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_unexpected)
+    # Not ``add_exception_handler(Exception, ...)``: Starlette re-raises after such a handler, and
+    # uvicorn then drops the kept-alive connection the client is about to reuse.
+    app.add_middleware(CatchAll)
+
+
+class CatchAll:
+    """Pure ASGI middleware: a bug is logged here with its traceback; the client gets one sentence."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:
+            log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=error)
+            if started:  # the status line is gone: all we can do is end the response
+                return
+            body = error_body(
+                scope.get("path", ""),
+                ApiError(500, "the server failed on this request; its log has the details", "server_error"),
+            )
+            await JSONResponse(body, status_code=500)(scope, receive, send)
 
 
 def validation_message(error: RequestValidationError) -> str:
@@ -146,5 +186,7 @@ def validation_message(error: RequestValidationError) -> str:
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
     if first.get("type") == "json_invalid":
         return "the request body is not valid JSON"
+    if not where and first.get("type") in ("model_attributes_type", "dict_type"):
+        return "the request body must be a JSON object"
     message = str(first.get("msg", "is invalid"))
     return f"{where}: {message}" if where else message

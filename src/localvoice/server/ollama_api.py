@@ -10,12 +10,13 @@ starts is ``{"error": "..."}`` with its status; one during a stream is an ``{"er
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from localvoice import __version__
@@ -30,7 +31,28 @@ from localvoice.server.streams import SlotStreamingResponse, ndjson_line
 
 log = logging.getLogger("localvoice.server")
 
-router = APIRouter(prefix="/api", tags=["Ollama-compatible"], dependencies=[Depends(check_token_http)])
+
+class _JsonBodyRoute(APIRoute):
+    """Ollama reads the body as JSON whatever its declared type: its own examples are ``curl -d
+    '{...}'``, which says form-urlencoded. (Foreign pages are kept out by the Origin check.)"""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def read_as_json(request: Request) -> Response:
+            others = [(name, value) for name, value in request.scope["headers"] if name != b"content-type"]
+            request.scope["headers"] = [*others, (b"content-type", b"application/json")]
+            return await handler(request)
+
+        return read_as_json
+
+
+router = APIRouter(
+    prefix="/api",
+    tags=["Ollama-compatible"],
+    dependencies=[Depends(check_token_http)],
+    route_class=_JsonBodyRoute,
+)
 
 
 class OllamaMessage(BaseModel):
@@ -72,7 +94,7 @@ class GenerateRequest(_Request):
 @router.post("/chat", summary="Chat with the embedded model (NDJSON stream unless stream is false)")
 async def chat(body: ChatRequest, request: Request) -> Response:
     state = _state(request)
-    _check_common(body)
+    _check_common(state, body)
     if body.tools:
         raise bad_request("tools are not supported by this server's model")
     if any(m.images for m in body.messages):
@@ -88,7 +110,7 @@ async def chat(body: ChatRequest, request: Request) -> Response:
 )
 async def generate(body: GenerateRequest, request: Request) -> Response:
     state = _state(request)
-    _check_common(body)
+    _check_common(state, body)
     if body.images:
         raise bad_request("images are not supported by this server's model")
     if not body.prompt:
@@ -120,7 +142,8 @@ def _state(request: Request) -> ServerState:
     return state
 
 
-def _check_common(body: _Request) -> None:
+def _check_common(state: ServerState, body: _Request) -> None:
+    state.llm  # noqa: B018  # 503 when this server has no language model, even for a "load" request
     if not body.model:
         raise bad_request("model is required")
     if body.format not in (None, ""):

@@ -28,7 +28,7 @@ from localvoice.events import OUTPUT_RATE_HZ, Message, Transcript
 from localvoice.persona.apply import persona_system
 from localvoice.server import audio_formats
 from localvoice.server.chat import ChatStats, llm_model_name, stream_reply, to_messages, tuned
-from localvoice.server.errors import ApiError, bad_request, busy, error_body, unsupported_media
+from localvoice.server.errors import ApiError, bad_request, busy, error_body, require_json, unsupported_media
 from localvoice.server.security import check_token_http
 from localvoice.server.state import ServerState
 from localvoice.server.streams import SlotStreamingResponse, sse_event
@@ -140,7 +140,12 @@ async def transcribe(request: Request) -> Response:
     return _transcription_response(transcript, response_format)
 
 
-@router.post("/audio/speech", summary="Text to speech; the reply body is the audio", response_model=None)
+@router.post(
+    "/audio/speech",
+    summary="Text to speech; the reply body is the audio",
+    response_model=None,
+    dependencies=[Depends(require_json)],
+)
 async def speech(body: SpeechRequest, request: Request) -> Response:
     state = _state(request)
     tts = state.tts
@@ -159,7 +164,10 @@ async def speech(body: SpeechRequest, request: Request) -> Response:
 
 
 @router.post(
-    "/chat/completions", summary="Chat with the loaded model (SSE when stream is true)", response_model=None
+    "/chat/completions",
+    summary="Chat with the loaded model (SSE when stream is true)",
+    response_model=None,
+    dependencies=[Depends(require_json)],
 )
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     state = _state(request)
