@@ -4,10 +4,12 @@ llama-cpp-python and generates → the Modelfile parses back → the embedded pe
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,3 +219,103 @@ def test_training_without_base_is_one_line(capsys: pytest.CaptureFixture[str]) -
 def test_a_base_that_is_not_a_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["finetune", str(DATA), "--base", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "is not a Hugging Face model folder" in capsys.readouterr().err
+
+
+def _last_logits(model: Path, prompt: str, lora: Path | None = None) -> Any:
+    import llama_cpp
+    import numpy as np
+
+    lora_path = str(lora) if lora else None
+    llm = llama_cpp.Llama(str(model), n_ctx=128, verbose=False, logits_all=True, lora_path=lora_path)
+    tokens = llm.tokenize(prompt.encode("utf-8"))
+    llm.eval(tokens)
+    logits = np.array(llm.scores[len(tokens) - 1])
+    llm.close()
+    return logits
+
+
+@pytest.mark.slow
+def test_adapter_gguf_on_the_embedded_backend_and_q4_k_m(
+    tmp_path: Path,
+    tiny_base: Path,
+    data_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tuned adapter as a LoRA GGUF: llama.cpp applies it over the base GGUF as merging would, a
+    persona FROM base + ADAPTER chats with it; and the merged model quantised to Q4_K_M loads, generates
+    and is smaller than Q8_0."""
+    import llama_cpp
+
+    from localvoice.persona.export import convert
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+    out = tmp_path / "tuned"
+    args = ["finetune", str(DATA), "--base", str(tiny_base), "--out", str(out), "--lr", "3e-3"]
+    assert main([*args, "--max-steps", "60", "--quant", "q4_k_m"]) == 0
+    assert "wrote " + str(out / "adapter.gguf") in capsys.readouterr().out
+
+    # Q4_K_M: llama.cpp's quantiser through llama-cpp-python; it loads, generates and is the smallest.
+    q8 = tmp_path / "q8.gguf"
+    convert(out / "merged", q8, "q8_0")
+    assert (out / "model.gguf").stat().st_size < q8.stat().st_size
+    llm = llama_cpp.Llama(str(out / "model.gguf"), n_ctx=128, verbose=False)
+    assert llm.metadata["general.file_type"] == "15"  # LLAMA_FTYPE_MOSTLY_Q4_K_M
+    assert llm.create_completion("课程", max_tokens=4)["choices"][0]["text"]  # type: ignore[index]
+    llm.close()
+
+    # base + adapter.gguf computes what the merged model computes (both at f32 here, the adapter f16).
+    base_gguf, merged_gguf = tmp_path / "base.gguf", tmp_path / "merged.gguf"
+    convert(tiny_base, base_gguf, "f32")
+    convert(out / "merged", merged_gguf, "f32")
+    prompt = "<|im_start|>user\n课程可以退款吗？<|im_end|>\n<|im_start|>assistant\n"
+    merged = _last_logits(merged_gguf, prompt)
+    untuned_gap = abs(_last_logits(base_gguf, prompt) - merged).max()
+    adapter_gap = abs(_last_logits(base_gguf, prompt, out / "adapter.gguf") - merged).max()
+    assert untuned_gap > 0.05 and adapter_gap < untuned_gap / 20, (untuned_gap, adapter_gap)
+
+    # A persona FROM the base GGUF with ADAPTER: the embedded backend loads both and answers.
+    (tmp_path / "Modelfile").write_text(
+        f"FROM ./base.gguf\nADAPTER {out / 'adapter.gguf'}\nPARAMETER temperature 0\nSYSTEM 你是小涯。\n",
+        encoding="utf-8",
+    )
+    create = ["persona", "create", "tiny-lora", "-f", str(tmp_path / "Modelfile")]
+    assert main([*create, "--backend", "embedded", "--use"]) == 0
+    assert "embedded + adapter" in capsys.readouterr().out
+    from localvoice.backends.llm.llama_cpp import LlamaCppLLM
+    from localvoice.config import load_config
+
+    backend = LlamaCppLLM.from_config(load_config(None, ["llm.backend=llama_cpp"]).llm)
+    assert backend.description == "llama.cpp base.gguf + adapter.gguf"  # the persona's FROM and ADAPTER
+    asyncio.run(backend.aclose())
+    result = run_cli(
+        "--set",
+        "llm.backend=llama_cpp",
+        "--set",
+        "llm.tell_time=false",
+        "chat",
+        "--text",
+        "--mute",
+        stdin="课程可以退款吗？\n",
+        log_dir=tmp_path / "logs",
+        env={"XDG_DATA_HOME": str(data_home)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("AI: ") and len(line) > 4 for line in result.stdout.splitlines()), (
+        result.stdout
+    )
+
+
+def test_an_adapter_the_embedded_backend_cannot_apply_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    (tmp_path / "model.gguf").write_bytes(b"GGUF")
+    (tmp_path / "peft").mkdir()
+    create = ["persona", "create", "x", "-f", str(tmp_path / "Modelfile"), "--backend", "embedded"]
+    (tmp_path / "Modelfile").write_text("FROM ./model.gguf\nADAPTER ./peft\n", encoding="utf-8")
+    assert main(create) == 2
+    assert "ADAPTER './peft' is not a LoRA .gguf file" in capsys.readouterr().err
+    (tmp_path / "Modelfile").write_text("FROM ./model.gguf\nADAPTER ./a.gguf\nADAPTER ./b.gguf\n")
+    assert main(create) == 2
+    assert "applies one ADAPTER" in capsys.readouterr().err

@@ -194,7 +194,8 @@ def test_list_show_use_remove(
     assert _persona(fake_ollama, "use", "tutor") == 0
     capsys.readouterr()
     assert _persona(fake_ollama, "list") == 0
-    assert capsys.readouterr().out.startswith("* tutor (FROM ./model.gguf; ollama, embedded)")
+    # its ADAPTER is a .gguf file, so llama.cpp can apply it too
+    assert capsys.readouterr().out.startswith("* tutor (FROM ./model.gguf; ollama, embedded + adapter)")
     assert _persona(fake_ollama, "show", "tutor") == 0
     assert parse(capsys.readouterr().out) == parse(MODELFILE)
     assert _persona(fake_ollama, "remove", "tutor") == 0

@@ -10,6 +10,7 @@ from localvoice.cli.parser import examples
 from localvoice.config import Config
 from localvoice.errors import BadInputError, MissingExtraError
 from localvoice.persona.dataset import load_dataset
+from localvoice.persona.export import QUANTS
 
 INSTALL_HINT = "pip install 'localvoice[finetune]'"
 
@@ -45,6 +46,12 @@ def add_finetune_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
     parser.add_argument("--seed", type=int, default=0, help="shuffling, LoRA init and split seed")
     parser.add_argument("--system", default="", help="system prompt for the written Modelfile")
+    parser.add_argument(
+        "--quant",
+        choices=QUANTS,
+        default=QUANTS[0],
+        help="the GGUF's type: q8_0 (default), q4_k_m (smaller, via llama.cpp's quantiser) or f16",
+    )
     parser.add_argument(
         "--ollama-create", metavar="NAME", help="register the tuned model with Ollama as NAME"
     )
@@ -85,6 +92,7 @@ def run_finetune(args: argparse.Namespace, config: Config) -> int:
         batch_size=args.batch_size,
         max_steps=args.max_steps,
         seed=args.seed,
+        quant=args.quant,
     )
     result = finetune.run(args.base, dataset, args.out, settings, notify=notify_stderr, system=args.system)
     print(result.report())

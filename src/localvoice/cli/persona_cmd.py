@@ -89,6 +89,7 @@ def run_create(args: argparse.Namespace, config: Config) -> int:
     modelfile = parse_file(path)
     base_dir = path.resolve().parent
     embedded_model = _embedded_model(modelfile, base_dir)
+    embedded_adapter = ""
     backend = _backend(args.backend, config)
     if backend == "embedded":
         if not embedded_model:
@@ -96,11 +97,7 @@ def run_create(args: argparse.Namespace, config: Config) -> int:
                 f"FROM {modelfile.from_!r} is neither a .gguf file nor a packaged model, so the embedded "
                 "backend cannot load it; point FROM at a .gguf file, or register it with Ollama (--backend ollama)"
             )
-        if modelfile.adapters:
-            raise BadInputError(
-                "the embedded backend does not apply ADAPTER yet; merge the adapter into the model "
-                "(localvoice finetune writes a merged GGUF) or register the persona with Ollama"
-            )
+        embedded_adapter = _embedded_adapter(modelfile, base_dir)
     else:
         from localvoice.persona.ollama_create import OllamaCreator
 
@@ -109,7 +106,13 @@ def run_create(args: argparse.Namespace, config: Config) -> int:
             creator.create(name, modelfile, base_dir)
         finally:
             creator.close()
-    persona = store.save(name, path.read_text(encoding="utf-8"), embedded_model, backend == "ollama")
+    if backend == "ollama" and embedded_model:  # also usable by the embedded backend when it is a LoRA GGUF
+        try:
+            embedded_adapter = _embedded_adapter(modelfile, base_dir)
+        except BadInputError:
+            embedded_model = ""  # Ollama applies that adapter; llama.cpp cannot
+    text = path.read_text(encoding="utf-8")
+    persona = store.save(name, text, embedded_model, backend == "ollama", embedded_adapter)
     if args.use:
         store.set_active(name)
     print(f"persona {persona.describe()}")
@@ -138,6 +141,27 @@ def _embedded_model(modelfile: Modelfile, base_dir: Path) -> str:
     if path is not None and path.is_file() and path.suffix.lower() == ".gguf":
         return str(path.resolve())
     return ""
+
+
+def _embedded_adapter(modelfile: Modelfile, base_dir: Path) -> str:
+    """The absolute path of the one LoRA GGUF that llama.cpp applies over FROM; "" without ADAPTER."""
+    from localvoice.persona.ollama_create import local_path
+
+    if not modelfile.adapters:
+        return ""
+    if len(modelfile.adapters) > 1:
+        raise BadInputError(
+            f"the embedded backend applies one ADAPTER, and this Modelfile has {len(modelfile.adapters)}; "
+            "keep one, or register the persona with Ollama (--backend ollama)"
+        )
+    adapter = modelfile.adapters[0]
+    path = local_path(adapter, base_dir)
+    if path is None or not path.is_file() or path.suffix.lower() != ".gguf":
+        raise BadInputError(
+            f"ADAPTER {adapter!r} is not a LoRA .gguf file, which the embedded backend needs; "
+            "`localvoice finetune` writes one as DIR/adapter.gguf (or register with --backend ollama)"
+        )
+    return str(path.resolve())
 
 
 def run_list(args: argparse.Namespace, config: Config) -> int:

@@ -8,6 +8,7 @@ repeat_penalty, …) still apply on Ollama, where the registered model carries t
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, cast
 
 from localvoice.config import LLMConfig
@@ -37,6 +38,11 @@ def apply(persona: Persona, llm: LLMConfig, *, embedded: bool) -> LLMConfig:
     modelfile = persona.modelfile
     changes: dict[str, Any] = {}
     if embedded:
+        if not persona.embedded_model and modelfile.adapters:
+            raise ConfigError(
+                f"persona {persona.name!r} has ADAPTER {modelfile.adapters[0]!r}, which only Ollama applies "
+                "(the embedded backend takes one LoRA .gguf over a .gguf FROM); use llm.backend=ollama"
+            )
         if not persona.embedded_model:
             raise ConfigError(
                 f"persona {persona.name!r} is FROM {modelfile.from_!r}, an Ollama model the embedded "
@@ -59,6 +65,19 @@ def apply(persona: Persona, llm: LLMConfig, *, embedded: bool) -> LLMConfig:
     if modelfile.stop:
         changes["stop"] = list(modelfile.stop)
     return dataclasses.replace(llm, **changes)
+
+
+def persona_adapter(llm: LLMConfig) -> str:
+    """The active persona's LoRA GGUF (its ADAPTER) for llama.cpp to apply; "" when there is none."""
+    persona = active_persona(llm)
+    if persona is None or not persona.embedded_adapter:
+        return ""
+    if not Path(persona.embedded_adapter).is_file():
+        raise ConfigError(
+            f"persona {persona.name!r}'s ADAPTER {persona.embedded_adapter} no longer exists; put it back "
+            f"or create the persona again (`localvoice persona create {persona.name} -f Modelfile`)"
+        )
+    return persona.embedded_adapter
 
 
 def persona_examples(llm: LLMConfig) -> list[Message]:

@@ -42,6 +42,7 @@ class TrainSettings:
     seed: int = 0
     max_length: int = 512  # tokens per conversation; longer ones are cut (their end carries the answer)
     new_tokens: int = 64  # for the side-by-side answers
+    quant: str = "q8_0"  # the GGUF's type: q8_0, q4_k_m or f16 (export.QUANTS)
 
 
 @dataclass
@@ -87,7 +88,14 @@ def resolve_base(base: str) -> tuple[str, str | None]:
     )
 
 
-def load_base(base: str, device: str) -> tuple[Any, PreTrainedTokenizerBase]:
+def pick_device() -> tuple[str, torch.dtype]:
+    """CUDA when torch sees a GPU (bf16 where the GPU has it, else float32), the CPU in float32 otherwise."""
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return "cpu", torch.float32
+
+
+def load_base(base: str, device: str, dtype: torch.dtype) -> tuple[Any, PreTrainedTokenizerBase]:
     folder, gguf = resolve_base(base)
     kwargs: dict[str, Any] = {"gguf_file": gguf} if gguf else {}
     tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
@@ -95,7 +103,6 @@ def load_base(base: str, device: str) -> tuple[Any, PreTrainedTokenizerBase]:
         raise BadInputError(f"--base {base} has no chat template; fine-tune a chat (instruct) model")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
     return model.to(device), tokenizer
 
@@ -171,10 +178,10 @@ def run(
 ) -> TrainResult:
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device, dtype = pick_device()
     started = time.monotonic()
-    notify(f"loading {base} on {device}")
-    model, tokenizer = load_base(base, device)
+    notify(f"loading {base} on {device} ({str(dtype).removeprefix('torch.')})")
+    model, tokenizer = load_base(base, device, dtype)
     pad = int(tokenizer.pad_token_id)
     train = [encode(tokenizer, e, settings.max_length) for e in dataset.train]
     held = [encode(tokenizer, e, settings.max_length) for e in dataset.eval]
@@ -206,7 +213,7 @@ def run(
     result.files = save(model, tokenizer, out, notify, base_folder=Path(resolve_base(base)[0]))
     from localvoice.persona.export import export_gguf
 
-    result.files += export_gguf(out, dataset, system, notify)
+    result.files += export_gguf(out, dataset, system, notify, settings.quant)
     result.seconds = time.monotonic() - started
     return result
 

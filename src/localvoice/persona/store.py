@@ -3,7 +3,8 @@
 A persona is always stored locally, so ``persona list`` and ``persona use`` work without a server and
 the embedded backend can apply it. ``persona.json`` also records whether Ollama has it (registered
 under the persona's name) and, for the embedded backend, the resolved model: a packaged model name or
-the absolute path of the user's own GGUF (the path, not a copy: such files are gigabytes). The persona
+the absolute path of the user's own GGUF (the path, not a copy: such files are gigabytes), and the
+absolute path of its ADAPTER when that is a LoRA GGUF, which llama.cpp applies over the model. The persona
 in use is named in ``personas/active``; ``llm.persona`` overrides it.
 """
 
@@ -31,10 +32,11 @@ class Persona:
     embedded_model: str  # a packaged model name or an absolute .gguf path; "" when FROM is an Ollama name
     on_ollama: bool  # registered on the Ollama server under ``name``
     modelfile: Modelfile
+    embedded_adapter: str = ""  # an absolute LoRA .gguf path (Modelfile ADAPTER); "" for none
 
     def describe(self) -> str:
         where = ["ollama"] if self.on_ollama else []
-        where += ["embedded"] if self.embedded_model else []
+        where += ["embedded" + (" + adapter" if self.embedded_adapter else "")] if self.embedded_model else []
         system = (self.modelfile.system or "").strip().replace("\n", " ")
         return f"{self.name} (FROM {self.modelfile.from_}; {', '.join(where) or 'nowhere'}): {system[:60]}"
 
@@ -53,11 +55,18 @@ def check_name(name: str) -> str:
     return name
 
 
-def save(name: str, modelfile_text: str, embedded_model: str, on_ollama: bool) -> Persona:
+def save(
+    name: str, modelfile_text: str, embedded_model: str, on_ollama: bool, embedded_adapter: str = ""
+) -> Persona:
     folder = personas_dir() / check_name(name)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / _MODELFILE).write_text(modelfile_text, encoding="utf-8")
-    record = {"name": name, "embedded_model": embedded_model, "on_ollama": on_ollama}
+    record = {
+        "name": name,
+        "embedded_model": embedded_model,
+        "on_ollama": on_ollama,
+        "embedded_adapter": embedded_adapter,
+    }
     (folder / _RECORD).write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
     return load(name)
 
@@ -70,7 +79,13 @@ def load(name: str) -> Persona:
     except FileNotFoundError:
         raise ConfigError(f"no persona {name!r}; see `localvoice persona list`") from None
     modelfile = parse(text, source=str(folder / _MODELFILE))
-    return Persona(name, str(record.get("embedded_model", "")), bool(record.get("on_ollama")), modelfile)
+    return Persona(
+        name,
+        str(record.get("embedded_model", "")),
+        bool(record.get("on_ollama")),
+        modelfile,
+        str(record.get("embedded_adapter", "")),
+    )
 
 
 def list_personas() -> list[Persona]:
@@ -119,5 +134,6 @@ def asdict_record(persona: Persona) -> dict[str, object]:
         "name": persona.name,
         "embedded_model": persona.embedded_model,
         "on_ollama": persona.on_ollama,
+        "embedded_adapter": persona.embedded_adapter,
         "modelfile": asdict(persona.modelfile),
     }

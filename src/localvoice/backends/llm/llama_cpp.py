@@ -59,8 +59,10 @@ class LlamaCppLLM:
         sampling: Sampling = DEFAULT_SAMPLING,
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
+        lora_path: str = "",
     ) -> None:
-        """``model``: empty for the default packaged model, a packaged name, or a ``.gguf`` path."""
+        """``model``: empty for the default packaged model, a packaged name, or a ``.gguf`` path;
+        ``lora_path``: a LoRA adapter GGUF applied over it (a persona's ADAPTER)."""
         self._model_spec = model.strip() or DEFAULT_PACKAGED_MODEL
         self._model_path: Path | None = None
         if self._model_spec not in PACKAGED_MODELS:
@@ -77,6 +79,7 @@ class LlamaCppLLM:
         self.sampling = sampling  # read per reply; the context size only when the model loads
         self._n_threads = n_threads or physical_core_count()
         self._n_gpu_layers = n_gpu_layers
+        self._lora_path = lora_path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-cpp")
         self._llama: Any = None  # llama_cpp.Llama, touched only on the executor thread
         self._closed = False
@@ -85,16 +88,17 @@ class LlamaCppLLM:
     @classmethod
     def from_config(cls, llm: LLMConfig, notify: Callable[[str], None] | None = None) -> Self:
         """The same factory as the HTTP backends'; in-process generation has no stalls to report."""
-        from localvoice.persona.apply import persona_config  # its model, SYSTEM and PARAMETERs
+        from localvoice.persona.apply import persona_adapter, persona_config  # model, SYSTEM, PARAMETERs
 
+        adapter = persona_adapter(llm)
         llm = persona_config(llm, embedded=True)
-        return cls(llm.model, system_prompt=llm.system, sampling=Sampling.from_config(llm))
+        return cls(llm.model, system_prompt=llm.system, sampling=Sampling.from_config(llm), lora_path=adapter)
 
     @property
     def description(self) -> str:
         # A packaged file is always called model.gguf in the cache: its packaged name says more.
         name = self._model_spec if self._model_spec in PACKAGED_MODELS else Path(self._model_spec).name
-        return f"llama.cpp {name}"
+        return f"llama.cpp {name}" + (f" + {Path(self._lora_path).name}" if self._lora_path else "")
 
     @property
     def context_tokens(self) -> int:
@@ -174,8 +178,14 @@ class LlamaCppLLM:
                 n_threads_batch=self._n_threads,
                 n_gpu_layers=gpu_layers,
                 verbose=False,
+                lora_path=self._lora_path or None,
             )
         except (ValueError, RuntimeError, OSError) as error:
+            if self._lora_path and "LoRA" in str(error):
+                raise ModelIntegrityError(
+                    f"llama.cpp could not apply the adapter {self._lora_path} to {self._model_path}: it is "
+                    "not a LoRA GGUF made for this model (the persona's ADAPTER must match its FROM)"
+                ) from None
             raise ModelIntegrityError(
                 f"llama.cpp could not load {self._model_path} ({error}); the file is not a valid GGUF "
                 "model or is damaged: check it, or leave llm.model empty for the packaged model"
