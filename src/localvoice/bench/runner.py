@@ -40,6 +40,7 @@ DEFAULT_RUNS = {
     "models": 2,
     "turn_taking": 1,
     "mandarin_cer": 1,
+    "server": 1,
 }
 
 
@@ -112,6 +113,12 @@ async def _mandarin_cer(config: Config, options: BenchOptions) -> ScenarioResult
     return await run_mandarin_cer(config, runs_for("mandarin_cer", options))
 
 
+async def _server(config: Config, options: BenchOptions) -> ScenarioResult:
+    from localvoice.bench.server_bench import run_server_bench
+
+    return await run_server_bench(config, runs_for("server", options), options.questions)
+
+
 # In the order they run: the quick fake-based ones first, then those that load real models.
 SCENARIOS: dict[str, Scenario] = {
     "overhead": _overhead,
@@ -124,6 +131,7 @@ SCENARIOS: dict[str, Scenario] = {
     "models": _models,
     "turn_taking": _turn_taking,
     "mandarin_cer": _mandarin_cer,
+    "server": _server,
 }
 
 
@@ -147,9 +155,12 @@ def check_options(options: BenchOptions) -> None:
             raise BadInputError(f"{flag} must be at least 1, got {value}")
 
 
+_TAKE_QUESTIONS = ("stages", "latency", "streaming_vs_naive", "models", "server")
+
+
 def command_line(name: str, options: BenchOptions) -> str:
     extra = f" --turns {options.turns}" if name == "overhead" else f" --runs {runs_for(name, options)}"
-    if options.questions is not None and name in ("stages", "latency", "streaming_vs_naive", "models"):
+    if options.questions is not None and name in _TAKE_QUESTIONS:
         extra += f" --questions {options.questions}"
     return f"localvoice bench {name}{extra}"
 

@@ -17,7 +17,10 @@ SCENARIO_HELP = (
     "overhead (pipeline cost with instant fakes), barge_in (user speech → silence), idle (CPU while listening to a quiet room), stages (every stage "
     "of a real spoken turn), latency (what each latency measure buys, side by side), streaming_vs_naive (first audio vs the wait-then-speak loop), gpt_sovits (first audio of a "
     "cloned voice, streaming vs whole clip, against a fake server), models "
-    "(load time and speed of each packaged model); none: all of them"
+    "(load time and speed of each packaged model), turn_taking (scripted conversations with pauses, "
+    "backchannels and interruptions), mandarin_cer (character error rate on human Mandarin), server "
+    "(p50/p95 first audio over N concurrent WebSocket sessions of localvoice serve; --questions N "
+    "sets N, default 8); none: all of them"
 )
 
 
