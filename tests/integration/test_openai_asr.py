@@ -173,6 +173,14 @@ async def test_garbage_a_refused_key_and_a_bad_request_are_one_line_each(
         f"{openai_audio.url} answered with something that is not the OpenAI audio API (bytes that are not "
         "JSON); check that asr.openai.url points at an OpenAI-compatible transcription server"
     )
+    openai_audio.transcription_garbage = (
+        b'{"error": {"message": "CUDA out of memory", "type": "server_error"}}'
+    )
+    with pytest.raises(BackendError) as under_200:
+        await recogniser.transcribe(clip)
+    assert str(under_200.value) == (
+        f"the transcription server at {openai_audio.url} could not transcribe the utterance: CUDA out of memory"
+    )
     openai_audio.transcription_garbage = None
     recogniser = asr(openai_audio, language="chinese")
     with pytest.raises(BackendError, match=r"refused the request \(HTTP 400\): Invalid language 'chinese'"):

@@ -10,10 +10,15 @@ OpenAI chat backend's own reader so both say a server's complaint the same way.
 from __future__ import annotations
 
 from localvoice.backends.llm.http_chat import ChatHttp, HttpTimeouts, ServerWords
-from localvoice.backends.llm.openai_compat import _error_text as error_text
+from localvoice.backends.llm.openai_compat import _error_text
 from localvoice.errors import BackendError, ConfigError
 
 CONNECT_TIMEOUT_S = 3.0
+
+
+def error_text(body: str) -> str | None:
+    """The message of an error body (``{"error": {"message"}}``, ``{"detail"}``, …), None if it has none."""
+    return _error_text(body)
 
 
 def server_base(url: str, key: str) -> str:

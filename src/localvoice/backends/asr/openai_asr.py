@@ -31,10 +31,10 @@ import httpx
 import numpy as np
 
 from localvoice.backends.asr.chinese import SegmentScore, is_hallucination, strip_prompt_echo, tidy_chinese
-from localvoice.backends.openai_audio import audio_http, check_server, check_status
+from localvoice.backends.openai_audio import audio_http, check_server, check_status, error_text
 from localvoice.backends.tts.gpt_sovits import clause_language
 from localvoice.config import ASRConfig
-from localvoice.errors import BadInputError, ConfigError
+from localvoice.errors import BackendError, BadInputError, ConfigError
 from localvoice.events import AudioClip, Transcript, TranscriptSegment
 
 PATH = "/v1/audio/transcriptions"
@@ -179,6 +179,9 @@ class OpenAiASR:
             raise http.transport_error(error, self._waited) from None
         check_status(http, "asr.openai", PATH, response.status_code, response.text)
         body = http.parse_object(response.content)
+        if "error" in body and "text" not in body:  # an error under HTTP 200, as some servers send it
+            detail = error_text(response.text) or str(body["error"])
+            raise BackendError(f"{http.words.server} could not transcribe the utterance: {detail}")
         if not isinstance(body.get("text"), str):
             raise http.not_protocol("a JSON reply without text")
         return body
