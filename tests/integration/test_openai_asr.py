@@ -115,7 +115,7 @@ async def test_json_answers_carry_no_language_so_the_script_tells(openai_audio: 
     recogniser = asr(openai_audio, openai__response_format="json")
     transcript = await recogniser.transcribe(read_audio(QUESTION_ZH))
     await recogniser.aclose()
-    assert openai_audio.uploads[0].form["response_format"] == "json"
+    assert [u.form["response_format"] for u in openai_audio.uploads] == ["json"], "one request"
     assert (transcript.text, transcript.language) == ("今天天气好吗", "zh")
 
 

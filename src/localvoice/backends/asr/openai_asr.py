@@ -143,16 +143,17 @@ class OpenAiASR:
         quiet = _dbfs(float(np.sqrt(np.mean(np.square(floats))))) < QUIET_RMS_DBFS
         wav = wav_bytes(audio)
         body = await self._post(wav, hint)
-        detected = language_code(str(body.get("language") or "")) if hint is None else hint
         text = _text_of(body)
-        if hint is None and self._languages and detected not in self._languages and text:
+        # json (or a server that does not say): the script of the text tells the language.
+        detected = (
+            hint or language_code(str(body.get("language") or "")) or (clause_language(text) if text else "")
+        )
+        if hint is None and self._languages and text and detected not in self._languages:
             # Outside what the user speaks: ask again in the allowed language the script points to.
             guess = clause_language(text)
             retry = guess if guess in self._languages else self._languages[0]
             body, detected = await self._post(wav, retry), retry
             text = _text_of(body)
-        if not detected and text:
-            detected = clause_language(text)  # json: the server does not say; the script does
         kept = self._kept_segments(body, text, detected, quiet)
         joiner = "" if detected in _NO_SPACE_LANGUAGES else " "
         return Transcript(
