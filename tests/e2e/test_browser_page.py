@@ -105,7 +105,9 @@ def test_the_page_hears_the_question_shows_both_sides_and_plays_the_answer(
 
 
 @pytest.mark.parametrize("rate_hz", [48_000, 44_100])
-def test_the_worklet_resampler_matches_an_offline_render(server: RunningServer, browser: Any, rate_hz: int) -> None:
+def test_the_worklet_resampler_matches_an_offline_render(
+    server: RunningServer, browser: Any, rate_hz: int
+) -> None:
     """Two tones through the worklet in an OfflineAudioContext, against the ideal 16 kHz samples.
 
     A rate error of 0.15 % would shift the 3 kHz tone by whole cycles within the 2 s and ruin the
@@ -116,14 +118,52 @@ def test_the_worklet_resampler_matches_an_offline_render(server: RunningServer, 
     tones = [(440.0, 0.3), (3000.0, 0.3)]
     seconds = 2.0
     started = time.monotonic()
-    out = np.asarray(page.evaluate("([r, s, t]) => window.lvResamplerCheck(r, s, t)", [rate_hz, seconds, tones]))
+    out = np.asarray(
+        page.evaluate("([r, s, t]) => window.lvResamplerCheck(r, s, t)", [rate_hz, seconds, tones])
+    )
     page.close()
     expected_len = int(seconds * 16_000) // 320 * 320
     assert abs(len(out) - expected_len) <= 320, (len(out), expected_len)
     k = np.arange(len(out))
-    ideal = sum(a * np.sin(2 * np.pi * f * k / 16_000) for f, a in tones) * 32767
+    ideal = np.zeros(len(out))
+    for hz, amplitude in tones:
+        ideal += amplitude * 32767 * np.sin(2 * np.pi * hz * k / 16_000)
     body = slice(100, len(out) - 100)  # away from the zero history at the start
     noise = out[body] - ideal[body]
     snr_db = 10 * np.log10(np.mean(ideal[body] ** 2) / np.mean(noise**2))
-    print(f"{rate_hz} Hz → 16 kHz: {len(out)} samples, SNR {snr_db:.1f} dB ({time.monotonic() - started:.1f} s)")
+    print(
+        f"{rate_hz} Hz → 16 kHz: {len(out)} samples, SNR {snr_db:.1f} dB ({time.monotonic() - started:.1f} s)"
+    )
     assert snr_db > 40
+
+
+def test_typed_text_is_answered_and_the_interrupt_button_stops_playback_at_once(
+    server: RunningServer, browser: Any
+) -> None:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{server.url}/?token={TOKEN}")
+    _wait_for(page, "window.lvStats.hello !== null", 60)
+    page.locator("#handsfree").uncheck()  # the fake microphone's question must not join in
+    page.locator("#text").fill("Tell me a long story about a cat who learns to sail, in six sentences.")
+    page.locator("#typing button").click()
+    # Some of the answer has played, and more is still queued in the page.
+    _wait_for(page, "window.lvStats.ended >= 1 && window.lvStats.scheduled > window.lvStats.ended", 240)
+    page.locator("#stop").click()
+    _wait_for(page, "window.lvStats.clears === 1", 10)
+    playing = page.evaluate(
+        "() => { const n = window.lvStats.ended; return new Promise(r => setTimeout(() => r([n, window.lvStats.ended]), 500)); }"
+    )
+    _wait_for(page, "window.lvStats.replies.length === 1", 30)
+    reply = page.evaluate("window.lvStats.replies[0]")
+    cut = page.locator(".turn.assistant .unheard").first.inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "voice-page-interrupted.png"), full_page=True)
+    print(f"screenshot: {ARTIFACTS / 'voice-page-interrupted.png'}")
+    context.close()
+    assert not errors, errors
+    assert playing[0] == playing[1]  # no buffer played out after the clear: all were stopped
+    assert reply["interrupted"] and reply["heard"] and len(reply["heard"]) < len(reply["written"])
+    assert cut and reply["written"].endswith(cut)  # the page strikes out what was never heard

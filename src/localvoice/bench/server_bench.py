@@ -23,6 +23,8 @@ from localvoice.config import Config
 from localvoice.server.voice_client import TurnResult, VoiceClient, serve_in_thread
 
 POLL_S = 0.5
+# Long enough that a contended machine shows its real p95 rather than a count of timeouts.
+ASK_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -53,7 +55,7 @@ async def run_sessions(url: str, questions: list[Question], token: str | None = 
 
     async def one(question: Question) -> TurnResult:
         async with VoiceClient(ws_url, token=token) as client:
-            return await client.ask(question.audio())
+            return await client.ask(question.audio(), timeout_s=ASK_TIMEOUT_S)
 
     run = LoadRun([], questions)
     stop = asyncio.Event()

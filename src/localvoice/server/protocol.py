@@ -42,7 +42,6 @@ OUTPUT_FRAME_SAMPLES = OUTPUT_RATE_HZ // 2  # reply audio goes out in frames of 
 
 # Close codes (RFC 6455 §7.4.1).
 CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001  # the server shuts down
 CLOSE_POLICY = 1008  # a client too slow to read its audio (see OUTBOUND_LIMIT_BYTES)
 CLOSE_TOO_BIG = 1009  # a frame over the limits above
 CLOSE_INTERNAL = 1011

@@ -39,6 +39,11 @@ function applyLanguage() {
 
 const turns = new Map(); // turn → {user, assistant, text}
 let partial = null; // the "(listening…)" bubble while the user speaks
+let partialTimer = 0;
+function dropPartial() {
+  clearTimeout(partialTimer);
+  if (partial) { partial.remove(); partial = null; }
+}
 
 function bubble(kind, text) {
   const el = document.createElement('div');
@@ -71,11 +76,18 @@ const seconds = (ms) => (ms == null ? '–' : `${(ms / 1000).toFixed(2)} s`);
 const handlers = {
   hello(m) { window.lvStats.hello = m; },
   state(m) { setPill('state', m.state); },
-  speech_started() { if (!partial) partial = bubble('user partial', t('hearing')); },
-  speech_ended() {},
+  speech_started() {
+    clearTimeout(partialTimer);
+    if (!partial) partial = bubble('user partial', t('hearing'));
+  },
+  speech_ended() {
+    // A sound that never becomes a turn (noise, a backchannel) leaves no placeholder behind.
+    partialTimer = setTimeout(dropPartial, 6000);
+  },
   transcript(m) {
     const turn = turnOf(m.turn);
-    if (partial) { partial.remove(); partial = null; }
+    dropPartial();
+    $('hint').hidden = true;
     turn.user = bubble('user', m.text);
     turn.user.dataset.turn = m.turn;
   },
@@ -270,6 +282,8 @@ function connect() {
     setPill('connection', 'open');
     showError('');
     player.reset(); // a new connection is a new conversation and a new output stream
+    turns.clear(); // its turn numbers start again at 1
+    dropPartial();
     ws.send(JSON.stringify({ type: 'config', playback_reports: true }));
     sendListen();
   };
