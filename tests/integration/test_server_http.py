@@ -142,6 +142,7 @@ def test_chat_streamed_and_not(oai: openai.OpenAI) -> None:
         model="localvoice",
         messages=[{"role": "user", "content": "你好，请用一句话介绍你自己。"}],
         stream=True,
+        max_tokens=24,
     )
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
