@@ -292,6 +292,8 @@ def test_non_audio_wrong_types_and_malformed_bodies(oai: openai.OpenAI, server: 
     with pytest.raises(openai.APIStatusError) as not_audio:
         oai.audio.transcriptions.create(model="whisper-1", file=("notes.wav", "这不是音频。".encode() * 100))
     assert not_audio.value.status_code == 415 and "notes.wav" in str(not_audio.value)
+    with pytest.raises(openai.BadRequestError, match="klingon"):
+        oai.audio.transcriptions.create(model="whisper-1", file=QUESTION_ZH.open("rb"), language="klingon")
     auth = server.auth_headers
     as_json = httpx.post(f"{server.url}/v1/audio/transcriptions", json={"file": "x"}, headers=auth)
     assert as_json.status_code == 415
@@ -322,3 +324,31 @@ def test_non_audio_wrong_types_and_malformed_bodies(oai: openai.OpenAI, server: 
     )
     assert bad_role.status_code == 400 and "wizard" in bad_role.json()["error"]["message"]
     _still_serves(server)
+
+
+def test_a_client_gone_mid_reply_frees_its_slot(server: RunningServer, oll: ollama.Client) -> None:
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "写一个很长的关于龙的故事。"}],
+        "options": {"num_predict": 400},
+    }
+    with (
+        httpx.Client(headers=server.auth_headers, timeout=120) as http,
+        http.stream("POST", f"{server.url}/api/chat", json=body) as streaming,
+    ):
+        assert '"done":false' in next(streaming.iter_lines())
+        assert server.state.request_slots.in_use == 1
+    # Leaving the block closed the response, and so the connection, mid-reply.
+    deadline = time.monotonic() + 30
+    while server.state.request_slots.in_use and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.state.request_slots.in_use == 0
+    started = time.monotonic()
+    after = oll.generate(model="m", prompt="Say OK.", options={"num_predict": 4})
+    waited_s = time.monotonic() - started
+    assert after.done and after.response.strip() and after.eval_count and after.eval_duration
+    # The abandoned story stopped: the model did not go on writing 400 tokens before this reply.
+    story_s = 400 / (after.eval_count / (after.eval_duration / 1e9))
+    assert waited_s < story_s / 2, (
+        f"waited {waited_s:.1f} s; the rest of the story would take {story_s:.1f} s"
+    )
