@@ -68,6 +68,12 @@ async def serve_voice(websocket: WebSocket, state: ServerState) -> None:
         return
     try:
         await VoiceConnection(websocket, state).run()
+    except Exception:  # setting the session up failed: say so in the close, never in a traceback
+        log.warning("a voice session could not start", exc_info=True)
+        with contextlib.suppress(Exception):
+            await websocket.close(
+                code=CLOSE_INTERNAL, reason="the session could not start; see the server log"
+            )
     finally:
         state.release_session()
 
