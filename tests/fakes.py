@@ -47,6 +47,21 @@ class ScriptedLLM:
         return None
 
 
+@dataclass
+class ScoringLLM(ScriptedLLM):
+    """A scripted LLM that also judges whether the user's words are finished, after a delay."""
+
+    done: dict[str, float] = field(default_factory=dict)  # user text → P(finished); others 0.9
+    score_delay_s: float = 0.05
+    scored: list[tuple[float, str]] = field(default_factory=list)  # (clock time asked, text)
+
+    async def end_of_turn_probability(self, messages: Sequence[Message]) -> float | None:
+        text = messages[-1].content
+        self.scored.append((self.clock.now(), text))
+        await self.clock.sleep(self.score_delay_s)
+        return self.done.get(text, 0.9)
+
+
 def pieces_every(delay_s: float, text: str, size: int = 2) -> list[tuple[float, str]]:
     """Split ``text`` into ``size``-character deltas arriving every ``delay_s``."""
     return [(delay_s, text[i : i + size]) for i in range(0, len(text), size)]

@@ -169,10 +169,10 @@ class ConversationConfig:
     incomplete_wait_ms: int = 1500  # silence needed after an unfinished phrase ("我想问一下，")
     stop_grace_ms: int = 3000  # after a bare "停"/"stop", words within this still join the same turn
     # The embedded LLM's P(the user is done) after the words (one short pass that also prefills the
-    # reply): below the threshold the turn waits as for an unfinished phrase. Measured on the packaged
-    # 1.5B: finished words 0.12–0.99, unfinished ones ≤ 0.01 (tests/integration/test_end_of_turn_llm.py).
+    # reply): below the threshold the turn waits as for an unfinished phrase. On the packaged 1.5B,
+    # finished words score 0.01–0.99 and unfinished ones mostly ≤ 0.004 (BENCHMARKS.md, issue 9).
     end_of_turn_llm: bool = True
-    end_of_turn_threshold: float = 0.05
+    end_of_turn_threshold: float = 0.01
     end_of_turn_wait_ms: int = 1000  # longest the turn waits for that score before the rules decide
 
 

@@ -23,7 +23,7 @@ from localvoice.events import (
     TurnRecord,
     TurnTimings,
 )
-from localvoice.protocols import LLM, TTS, AudioSink
+from localvoice.protocols import LLM, TTS, AudioSink, TurnScorer
 from localvoice.reply import ReplyPipeline, ReplySettings
 from localvoice.transcript_log import TranscriptLog
 
@@ -68,6 +68,7 @@ class Conversation:
         self._log = log
         self._observers = list(observers)
         self._timings: dict[int, TurnTimings] = {}
+        self._scorer = llm if isinstance(llm, TurnScorer) else None
         self._pipeline = ReplyPipeline(llm, tts, sink, clock, self._emit, settings)
         self._reply_task: asyncio.Task[ReplyFinished] | None = None
         self._withdrawn: set[int] = set()  # turns withdrawn before any audio
@@ -88,6 +89,20 @@ class Conversation:
         # Read fresh each turn: a model has no clock and invents the time when not told.
         now = self._now_line() if self._now_line is not None else ""
         return compose_messages(self.system_prompt, self.history, user_text, now)
+
+    @property
+    def can_score_turns(self) -> bool:
+        """Whether the LLM can say if the user's words are finished (the embedded one can)."""
+        return self._scorer is not None
+
+    async def end_of_turn_probability(self, user_text: str) -> float | None:
+        """The LLM's P(``user_text`` is all the user meant to say), on this turn's exact prompt.
+
+        None when the LLM can't tell. The pass prefills the reply's prompt, so it is not wasted.
+        """
+        if self._scorer is None:
+            return None
+        return await self._scorer.end_of_turn_probability(self.messages_for(user_text))
 
     def _new_messages(self, messages: list[Message]) -> int:
         """How many messages at the end of a request are this turn's own (time line and question)."""

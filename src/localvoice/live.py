@@ -73,6 +73,8 @@ class LiveSettings:
     language: str | None = None
     early_language: bool = True  # guess the language while the user is still talking
     rules: TurnRules = field(default_factory=TurnRules)
+    end_of_turn_llm: bool = True  # ask the LLM whether the words are finished, when it can tell
+    end_of_turn_wait_ms: int = 1000  # longest a turn waits for that answer before the rules decide
 
     @classmethod
     def from_config(cls, config: Config, mode: str | None = None) -> LiveSettings:
@@ -84,7 +86,10 @@ class LiveSettings:
             rules=TurnRules(
                 incomplete_wait_ms=config.conversation.incomplete_wait_ms,
                 stop_grace_ms=config.conversation.stop_grace_ms,
+                end_of_turn_threshold=config.conversation.end_of_turn_threshold,
             ),
+            end_of_turn_llm=config.conversation.end_of_turn_llm,
+            end_of_turn_wait_ms=config.conversation.end_of_turn_wait_ms,
         )
 
 
@@ -123,6 +128,7 @@ class LiveLoop:
         self._forget_due: float | None = None  # audio time at which a stop-only turn is dropped
         self._pending_fragments = 0  # utterances ended but not transcribed yet: the turn may grow
         self._fragments: asyncio.Task[None] | None = None  # the latest fragment (they land in order)
+        self._scoring: tuple[str, asyncio.Task[float | None]] | None = None  # the LLM judging words
         self._tasks: set[asyncio.Task[Any]] = set()
         self.talk_enabled = False  # push-to-talk: toggled by the talk key
         self.muted = False  # the microphone is ignored entirely
@@ -238,6 +244,7 @@ class LiveLoop:
             if previous is not None:  # fragments join in the order they were spoken
                 await asyncio.gather(previous, return_exceptions=True)
             self._add_fragment(transcript, speech_end, end_s, asr_ms, overlap)
+            await self._judge_words()
         finally:
             self._pending_fragments -= 1
             self._check_turn_timers()
@@ -269,6 +276,40 @@ class LiveLoop:
             self._forget_due = self._turn.forget_at_s(self._settings.rules)
         else:
             self._answer_due = self._turn.answer_at_s(self._settings.rules)
+
+    async def _judge_words(self) -> None:
+        """Ask the LLM whether the turn's words are finished, unless the rules already know.
+
+        The turn is not answered meanwhile (this fragment still counts as pending); past
+        ``end_of_turn_wait_ms`` the rules alone decide, and the pass goes on as the reply's prefill.
+        """
+        turn = self._turn
+        if turn.stop_only or turn.unfinished_by_rule or not self._scores_turns():
+            return
+        task = self._score(turn.text)
+        timer = asyncio.create_task(self._clock.sleep(self._settings.end_of_turn_wait_ms / 1000.0))
+        try:  # on the loop's clock, so the virtual one of the tests is honoured too
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            return
+        if turn is self._turn and turn.text == self._scoring_text() and self._answer_due is not None:
+            turn.done_probability = task.result()
+            self._answer_due = turn.answer_at_s(self._settings.rules)
+
+    def _scores_turns(self) -> bool:
+        return self._settings.end_of_turn_llm and self._conversation.can_score_turns
+
+    def _score(self, text: str) -> asyncio.Task[float | None]:
+        """The LLM's verdict on ``text``: the one already asked for at the tentative pause, or a new one."""
+        if self._scoring is None or self._scoring[0] != text:
+            task = self._track(asyncio.create_task(self._conversation.end_of_turn_probability(text)))
+            self._scoring = (text, task)
+        return self._scoring[1]
+
+    def _scoring_text(self) -> str | None:
+        return self._scoring[0] if self._scoring is not None else None
 
     def _barge_in_or_withdraw(self) -> None:
         if self._conversation.withdraw_now() is None:
@@ -318,6 +359,20 @@ class LiveLoop:
         self._speculative = (audio, task)
         if self._overlap:  # a short sound over the answer: its words may stop it before it ends
             task.add_done_callback(self._judge_overlap)
+        elif self._scores_turns() and not self._conversation.replying:
+            task.add_done_callback(self._score_early)
+
+    def _score_early(self, task: asyncio.Task[Transcript]) -> None:
+        """While the silence is still being confirmed, let the LLM judge the words heard so far."""
+        if task.cancelled() or task.exception() is not None or self._conversation.replying:
+            return
+        text = task.result().text.strip()
+        if not text or is_stop_command(text) or is_backchannel(text):
+            return
+        candidate = UserTurn(self._turn.text)
+        candidate.add(text, "", 0.0, 0.0, 0.0)
+        if not candidate.unfinished_by_rule:
+            self._score(candidate.text)
 
     def _judge_overlap(self, task: asyncio.Task[Transcript]) -> None:
         if task.cancelled() or task.exception() is not None or not self._overlap:

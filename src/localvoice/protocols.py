@@ -51,6 +51,15 @@ class LLM(Protocol):
 
 
 @runtime_checkable
+class TurnScorer(Protocol):
+    """An LLM that can also say how likely the user is done talking (the embedded one can)."""
+
+    async def end_of_turn_probability(self, messages: Sequence[Message]) -> float | None:
+        """P(the last user message is complete), or None when the model cannot tell."""
+        ...
+
+
+@runtime_checkable
 class TTS(Protocol):
     """Text to speech for one clause at a time."""
 

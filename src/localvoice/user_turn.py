@@ -21,6 +21,8 @@ class TurnRules:
     incomplete_wait_ms: int = 1500
     # After a bare "停" / "stop": how long more words still join the same turn ("停一下。今天天气怎么样？").
     stop_grace_ms: int = 3000
+    # The LLM's P(the words are finished) below this counts as an unfinished phrase.
+    end_of_turn_threshold: float = 0.01
 
 
 @dataclass(slots=True)
@@ -32,6 +34,7 @@ class UserTurn:
     speech_end: float = 0.0  # clock time the latest fragment ended (for voice-to-voice)
     end_s: float = 0.0  # audio time the latest fragment ended
     asr_ms: float | None = None
+    done_probability: float | None = None  # the LLM's P(these words are finished), once asked
     _longest: int = 0
 
     def add(self, text: str, language: str, speech_end: float, end_s: float, asr_ms: float) -> None:
@@ -42,6 +45,7 @@ class UserTurn:
         self.speech_end = max(self.speech_end, speech_end)
         self.end_s = max(self.end_s, end_s)
         self.asr_ms = asr_ms
+        self.done_probability = None  # new words: the model's word on the old ones no longer holds
 
     @property
     def empty(self) -> bool:
@@ -52,9 +56,16 @@ class UserTurn:
         """The turn so far only asks the assistant to stop: nothing to answer."""
         return is_stop_command(self.text)
 
+    @property
+    def unfinished_by_rule(self) -> bool:
+        """The cheap rules already say more is coming: no model needs asking."""
+        return turn_end(self.text) is TurnEnd.INCOMPLETE
+
     def answer_at_s(self, rules: TurnRules) -> float:
         """Audio time at which, with no more speech, this turn is over and gets its answer."""
-        if turn_end(self.text) is TurnEnd.INCOMPLETE:
+        p = self.done_probability
+        unsure = p is not None and p < rules.end_of_turn_threshold
+        if self.unfinished_by_rule or unsure:
             return self.end_s + rules.incomplete_wait_ms / 1000.0
         return self.end_s
 

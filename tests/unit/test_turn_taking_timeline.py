@@ -20,7 +20,15 @@ from localvoice.conversation import Conversation
 from localvoice.events import ConversationEvent, ReplyAudioStarted, ReplyFinished, TranscriptReady
 from localvoice.live import LiveLoop, LiveSettings
 from localvoice.transcript_log import TranscriptLog, read_log
-from tests.fakes import AmplitudeVAD, ScriptedLLM, TimelineSource, ToneTTS, ToneWordsASR, pieces_every
+from tests.fakes import (
+    AmplitudeVAD,
+    ScoringLLM,
+    ScriptedLLM,
+    TimelineSource,
+    ToneTTS,
+    ToneWordsASR,
+    pieces_every,
+)
 
 STORY = "从前有一座山，山里有一座庙。庙里有个老和尚在给小和尚讲故事。讲的是什么呢？" * 3
 WORDS = {
@@ -32,6 +40,8 @@ WORDS = {
     800.0: "停",
     900.0: "嗯",
     1000.0: "在上海呢？",
+    1100.0: "我今天去了。",  # Whisper's full stop, though the words are unfinished
+    1200.0: "一个很好玩的地方，你猜是哪里？",
 }
 NOISE_HZ = 2500.0  # a tone no phrase stands for: the ASR hears nothing in it
 
@@ -63,11 +73,13 @@ async def converse(
     asr_delay_s: float = 0.3,
     first_token_s: float = 0.2,
     total_s: float = 16.0,
+    llm: ScriptedLLM | None = None,
 ) -> Run:
-    clock = VirtualClock()
+    clock = llm.clock if llm is not None else VirtualClock()
+    assert isinstance(clock, VirtualClock)
     events: list[ConversationEvent] = []
     sink = PacedSink(clock, 16_000)
-    llm = ScriptedLLM(clock, [(first_token_s, STORY[:2]), *pieces_every(0.03, STORY[2:])])
+    llm = llm or ScriptedLLM(clock, [(first_token_s, STORY[:2]), *pieces_every(0.03, STORY[2:])])
     log = TranscriptLog(tmp_path)
     conversation = Conversation(llm, ToneTTS(clock, seconds_per_char=0.08), sink, clock, "系统", log=log)
     conversation.subscribe(events.append)
@@ -195,3 +207,63 @@ async def test_a_stop_before_the_answer_cancels_the_question(tmp_path: Path) -> 
     )
     assert run.finished() == [] and run.sink.played == []
     assert not run.log.path.exists() or run.logged_users() == []
+
+
+# ---- the LLM's word on whether the words are finished ----
+
+
+def scoring_llm(done: dict[str, float], score_delay_s: float = 0.05) -> ScoringLLM:
+    clock = VirtualClock()
+    pieces = [(0.2, STORY[:2]), *pieces_every(0.03, STORY[2:])]
+    return ScoringLLM(clock, pieces, done=done, score_delay_s=score_delay_s)
+
+
+UNFINISHED_THEN_MORE = [(0.5, 1.5, 1100.0), (2.2, 4.0, 1200.0)]  # 0.7 s pause after "我今天去了。"
+JOINED = "我今天去了。一个很好玩的地方，你猜是哪里？"
+
+
+async def test_words_the_llm_finds_unfinished_wait_for_the_rest(tmp_path: Path) -> None:
+    # Whisper's full stop makes "我今天去了。" look finished to the rules; the LLM knows better.
+    llm = scoring_llm({"我今天去了。": 0.001})
+    run = await converse(tmp_path / "llm", UNFINISHED_THEN_MORE, llm=llm)
+    assert run.asked() == [JOINED] and run.logged_users() == [JOINED]
+    assert len(run.finished()) == 1
+    # Asked at the tentative pause, while the silence was still being confirmed.
+    asked_at, text = llm.scored[0]
+    assert text == "我今天去了。" and asked_at == pytest.approx(1.5 + 0.2 + 0.3, abs=0.05)
+    # Without the LLM the same speech is answered half-way first (the reply then withdrawn).
+    rules_only = await converse(tmp_path / "rules", UNFINISHED_THEN_MORE)
+    assert rules_only.asked()[0] == "我今天去了。"
+
+
+async def test_words_the_llm_finds_finished_are_answered_as_soon_as_without_it(tmp_path: Path) -> None:
+    question = [(0.5, 2.0, 500.0)]
+    llm = scoring_llm({"明天北京的天气怎么样？": 0.96})
+    # ASR done 0.1 s after the tentative pause: the verdict is in before the silence is confirmed.
+    with_llm = await converse(tmp_path / "a", question, llm=llm, asr_delay_s=0.1)
+    without = await converse(tmp_path / "b", question, asr_delay_s=0.1)
+    assert with_llm.asked() == without.asked() == ["明天北京的天气怎么样？"]
+    assert first_audio_at(with_llm) == pytest.approx(first_audio_at(without), abs=0.02)
+    assert len(llm.scored) == 1  # asked once, at the tentative pause
+
+
+async def test_an_unfinished_phrase_nobody_finishes_is_still_answered(tmp_path: Path) -> None:
+    run = await converse(tmp_path, [(0.5, 1.5, 1100.0)], llm=scoring_llm({"我今天去了。": 0.001}))
+    assert run.asked() == ["我今天去了。"]
+    # 1.5 s of silence after the words (the unfinished-phrase wait), then the reply's own start.
+    assert 1.5 + 1.5 <= first_audio_at(run) <= 1.5 + 1.5 + 0.8
+
+
+async def test_a_slow_verdict_leaves_the_decision_to_the_rules(tmp_path: Path) -> None:
+    slow = scoring_llm({"今天天气怎么样？": 0.001}, score_delay_s=5.0)
+    run = await converse(tmp_path / "slow", [(0.5, 1.5, 700.0)], llm=slow)
+    fast = await converse(tmp_path / "plain", [(0.5, 1.5, 700.0)])
+    assert run.asked() == ["今天天气怎么样？"]
+    # Waited at most end_of_turn_wait_ms (1 s) for the model, then answered as the rules say.
+    assert first_audio_at(run) - first_audio_at(fast) <= 1.0 + 0.05
+
+
+async def test_the_rules_spare_the_llm_when_the_words_already_say_more_is_coming(tmp_path: Path) -> None:
+    llm = scoring_llm({})
+    await converse(tmp_path, [(0.5, 1.5, 400.0), (2.1, 4.0, 500.0)], llm=llm)
+    assert [text for _, text in llm.scored] == ["我想问一下，明天北京的天气怎么样？"]

@@ -26,6 +26,7 @@ from typing import Any, Self
 
 import llama_cpp
 
+from localvoice.backends.llm.end_of_turn import end_of_turn_probability
 from localvoice.backends.llm.history import trim_history
 from localvoice.backends.llm.sampling import DEFAULT_SAMPLING, Sampling
 from localvoice.config import LLMConfig
@@ -117,6 +118,13 @@ class LlamaCppLLM:
         """Tokens ``text`` takes in this model's vocabulary."""
         await self._run(self._load_sync)
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._count_tokens, text)
+
+    async def end_of_turn_probability(self, messages: Sequence[Message]) -> float | None:
+        """How likely the user is done after the last message (end_of_turn.py); it also prefills."""
+        if self._closed:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._end_of_turn_sync, list(messages))
 
     async def warm_up(self) -> None:
         """Load the model and evaluate the system prompt so the first turn starts from the cache."""
@@ -214,6 +222,17 @@ class LlamaCppLLM:
 
     def _count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _end_of_turn_sync(self, messages: list[Message]) -> float | None:
+        llama = self._load_sync()
+        sampling = self.sampling
+        kept = trim_history(  # exactly as the reply will, so its prompt shares this prefix
+            messages,
+            sampling.num_ctx,
+            count_tokens=self._count_tokens,
+            reserve_tokens=sampling.reserve_tokens,
+        )
+        return end_of_turn_probability(llama, kept)
 
     def _generate_sync(
         self, messages: list[Message], emit: Callable[[_Item], None], stop: threading.Event
