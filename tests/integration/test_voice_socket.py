@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from localvoice.audio.wav import read_audio
+from localvoice.events import AudioClip
 from localvoice.server.protocol import CLOSE_TOO_BIG, CLOSE_TRY_AGAIN, MAX_AUDIO_FRAME_BYTES, SUBPROTOCOL
 from localvoice.server.voice_client import VoiceClient
 from localvoice.transcript_log import read_log
@@ -78,6 +80,7 @@ async def test_a_spoken_question_is_answered_with_audio_and_logged(server: Runni
     kinds = [event["type"] for event in result.events]
     for expected in ("speech_started", "speech_ended", "transcript", "reply_delta", "reply_audio", "timings"):
         assert expected in kinds, kinds
+    assert "transcript_partial" not in kinds  # only for clients that ask
     states = [event["state"] for event in result.events if event["type"] == "state"]
     assert states[:2] == ["thinking", "speaking"]  # reply_done comes before the return to listening
     records = [r for path in server.state.log_dir.glob("*.jsonl") for r in read_log(path)]
@@ -189,3 +192,21 @@ async def test_a_client_gone_mid_reply_frees_its_slot_and_the_next_session_works
     async with _client(server) as again:
         result = await again.ask(read_audio(SPEECH / "question_zh.wav", 16_000))
     assert "天气" in result.transcript and result.written and result.audio_bytes > 0
+
+
+async def test_partial_transcripts_come_while_the_user_speaks_and_never_after_the_final(
+    server: RunningServer,
+) -> None:
+    zh = read_audio(SPEECH / "question_zh.wav", 16_000)
+    en = read_audio(SPEECH / "question_en.wav", 16_000)
+    gap = np.zeros(3_200, dtype=np.int16)  # 0.2 s: speech for about four seconds
+    long_question = AudioClip(np.concatenate([zh.samples, gap, en.samples]), 16_000)
+    async with _client(server) as client:
+        await client.send_json({"type": "config", "partials": True})
+        result = await client.ask(long_question)
+    kinds = [event["type"] for event in result.events]
+    partials = [event["text"] for event in result.events if event["type"] == "transcript_partial"]
+    assert partials, kinds
+    assert kinds.index("transcript") > max(i for i, kind in enumerate(kinds) if kind == "transcript_partial")
+    assert "天气" in partials[0] or "今天" in partials[0]  # the start of what was said, heard early
+    assert "天气" in result.transcript

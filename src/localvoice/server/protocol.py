@@ -103,13 +103,15 @@ class Cleared:
 
 @dataclass(frozen=True, slots=True)
 class Configure:
-    """``{"type": "config", "playback_reports": bool}``: the client reports playback (``played``).
+    """``{"type": "config", "playback_reports": bool, "partials": bool}``.
 
-    Without reports the server estimates playback from real time (the client plays what it gets at
-    once, gaplessly).
+    ``playback_reports``: the client reports playback (``played``); without reports the server
+    estimates it from real time (the client plays what it gets at once, gaplessly).
+    ``partials``: send ``transcript_partial`` events while the user speaks.
     """
 
     playback_reports: bool
+    partials: bool = False
 
 
 ClientMessage = Listen | TextInput | Interrupt | Ping | Played | Cleared | Configure
@@ -147,7 +149,7 @@ def parse_client_text(frame: str) -> ClientMessage:
     if kind == "cleared":
         return Cleared(_count(data, "id"), _count(data, "played"))
     if kind == "config":
-        return Configure(bool(data.get("playback_reports", False)))
+        return Configure(bool(data.get("playback_reports", False)), bool(data.get("partials", False)))
     known = "listen, text, interrupt, ping, played, cleared, config"
     raise ProtocolError(f"unknown message type {kind!r}; known types: {known}")
 

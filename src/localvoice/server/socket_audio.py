@@ -31,6 +31,7 @@ SEND_LEAD_S = 0.05  # from enqueue to the page's first sample: network plus the 
 REPORT_GRACE_S = 5.0  # a reporting client silent this long past a clip's estimated end: count it played
 CLEAR_ACK_TIMEOUT_S = 0.5  # the reply waits 1 s in all for what was heard; the page answers in ms
 TICK_S = 0.02
+HEARD_S = 30.0  # microphone audio kept for partial transcripts (the segmenter's longest utterance)
 
 
 class Outbox:
@@ -102,6 +103,8 @@ class SocketSource:
         self._closed = False
         self.received_s = 0.0
         self.dropped_s = 0.0
+        self.consumed_s = 0.0  # audio handed to the live loop: its audio time, block for block
+        self._heard: deque[tuple[float, Pcm]] = deque()  # (consumed_s at block end, block), last HEARD_S
 
     def push(self, frame: bytes) -> None:
         block: Pcm = np.frombuffer(frame, dtype="<i2").astype(np.int16)
@@ -125,7 +128,16 @@ class SocketSource:
                 await self._ready.wait()
             block = self._blocks.popleft()
             self._samples -= len(block)
+            self.consumed_s += len(block) / INPUT_RATE_HZ
+            self._heard.append((self.consumed_s, block))
+            while self._heard and self._heard[0][0] < self.consumed_s - HEARD_S:
+                self._heard.popleft()
             yield block
+
+    def heard_since(self, start_s: float) -> Pcm:
+        """The audio handed to the live loop from ``start_s`` (its audio time) on, up to ``HEARD_S`` back."""
+        blocks = [block for end_s, block in self._heard if end_s > start_s]
+        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
 
     async def aclose(self) -> None:
         self._closed = True

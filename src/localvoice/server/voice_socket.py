@@ -23,6 +23,7 @@ from localvoice.conversation import Conversation
 from localvoice.events import ConversationEvent
 from localvoice.live import LiveLoop
 from localvoice.server import protocol
+from localvoice.server.partials import PartialTranscripts
 from localvoice.server.protocol import (
     CLOSE_INTERNAL,
     CLOSE_NORMAL,
@@ -90,6 +91,7 @@ class VoiceConnection:
         self._close_reason = ""
         self._typed: asyncio.Task[None] | None = None
         self._dropped_said = False
+        self._partials: PartialTranscripts | None = None
 
     async def run(self) -> None:
         session = self._state.session
@@ -101,11 +103,27 @@ class VoiceConnection:
         conversation = session.conversation(
             self._sink, self._clock, observers=[self._send_event], log=transcript_log
         )
+        assert session.asr is not None
+        config = self._state.config
+        partials = self._partials = PartialTranscripts(
+            session.asr,
+            self._source,
+            self._outbox.put_json,
+            config.asr.language or None,
+            alone=lambda: self._state.voice_slots.in_use <= 1,
+        )
+
+        conversation.subscribe(partials.on_event)  # its final transcripts
+
+        def emit(event: ConversationEvent) -> None:  # the live loop's: speech start and end
+            self._send_event(event)
+            partials.on_event(event)
+
         live = session.live_loop(
             conversation,
             self._source,
             self._clock,
-            self._send_event,
+            emit,
             vad=vad,
             guard=SelfEchoGuard(),
             mode=MODE,
@@ -138,6 +156,8 @@ class VoiceConnection:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._partials is not None:
+            await self._partials.aclose()
         with contextlib.suppress(Exception):
             await conversation.interrupt()  # the reply in flight stops; its turn is logged as heard
         await self._sink.aclose()
@@ -205,8 +225,10 @@ class VoiceConnection:
                 self._sink.on_played(samples)
             case protocol.Cleared(id=clear_id, played=played):
                 self._sink.on_cleared(clear_id, played)
-            case protocol.Configure(playback_reports=reports):
+            case protocol.Configure(playback_reports=reports, partials=partials):
                 self._sink.reports = reports
+                if self._partials is not None:
+                    self._partials.enabled = partials
 
     async def _answer_typed(self, conversation: Conversation, text: str) -> None:
         """A typed message cuts the reply in flight, as speaking over it would, then gets its own."""

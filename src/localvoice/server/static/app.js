@@ -80,6 +80,12 @@ const handlers = {
     clearTimeout(partialTimer);
     if (!partial) partial = bubble('user partial', t('hearing'));
   },
+  transcript_partial(m) {
+    clearTimeout(partialTimer);
+    if (!partial) partial = bubble('user partial', '');
+    partial.textContent = m.text;
+    window.lvStats.partials.push(m.text);
+  },
   speech_ended() {
     // A sound that never becomes a turn (noise, a backchannel) leaves no placeholder behind.
     partialTimer = setTimeout(dropPartial, 6000);
@@ -284,7 +290,7 @@ function connect() {
     player.reset(); // a new connection is a new conversation and a new output stream
     turns.clear(); // its turn numbers start again at 1
     dropPartial();
-    ws.send(JSON.stringify({ type: 'config', playback_reports: true }));
+    ws.send(JSON.stringify({ type: 'config', playback_reports: true, partials: true }));
     sendListen();
   };
   ws.onmessage = (event) => {
@@ -334,7 +340,7 @@ window.lvResamplerCheck = async (inRate, seconds, tones) => {
 // ---------- wiring ----------
 
 window.lvStats = {
-  hello: null, events: [], replies: [], framesReceived: 0, samplesReceived: 0, scheduled: 0, ended: 0,
+  hello: null, events: [], replies: [], partials: [], framesReceived: 0, samplesReceived: 0, scheduled: 0, ended: 0,
   samplesPlayed: 0, clears: 0, outputPeak: 0, micFrames: 0, micRate: null,
 };
 
