@@ -54,6 +54,11 @@ FRAGMENTS: dict[str, Fragment] = {
     "zh_ask": Fragment("我想问一下，", "zh", ("问|問",)),
     "zh_weather_beijing": Fragment("明天北京的天气怎么样？", "zh", ("北京|明天",)),
     "zh_wait": Fragment("等一下", "zh", ("等",)),
+    # Unfinished words no rule catches (Whisper ends them with "。"): only the LLM's score can tell.
+    "zh_went": Fragment("我今天去了", "zh", ("今天",)),
+    "zh_went_where": Fragment("一个很好玩的公园，你猜是哪里？", "zh", ("公园|公園",)),
+    "en_weather_in": Fragment("Tell me about the weather in", "en", ("weather",)),
+    "en_paris": Fragment("Paris tomorrow.", "en", ("paris",)),
     "zh_mm": Fragment("嗯", "zh"),  # 0.25 s of voice: at the edge of vad.min_speech_ms
     "zh_mm_mm": Fragment("嗯嗯", "zh"),  # 0.47 s: long enough to be heard as speech
     "en_stop": Fragment("Stop.", "en", ("stop",)),
@@ -139,6 +144,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     _idle("zh_pause_question_0.6s", "pause_question", "zh_ask", 0.6, "zh_weather_beijing"),
     _idle("zh_pause_question_0.9s", "pause_question", "zh_ask", 0.9, "zh_weather_beijing"),
     _idle("en_pause_question_0.6s", "pause_question", "en_wait", 0.6, "en_two"),
+    _idle("zh_pause_unfinished_0.7s", "pause_question", "zh_went", 0.7, "zh_went_where"),
+    _idle("en_pause_unfinished_0.7s", "pause_question", "en_weather_in", 0.7, "en_paris"),
     # 3. speech that straddles the start of a reply: more words before the first answer audio
     _straddle("zh_straddle_0.8s", "zh_weather_today", "zh_weather_beijing", "after_previous", 0.8),
     _straddle("zh_straddle_thinking", "zh_weather_today", "zh_weather_beijing", "thinking", 0.2),
