@@ -43,24 +43,32 @@ def microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wav
 
 
+def _flags(microphone: Path, autoplay: str) -> list[str]:
+    return [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}%noloop",
+        f"--autoplay-policy={autoplay}",
+        "--disable-gpu",
+        "--disable-quic",
+    ]
+
+
 @pytest.fixture(scope="module")
-def browser(microphone: Path) -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={microphone}%noloop",
-                "--autoplay-policy=no-user-gesture-required",
-                "--disable-gpu",
-                "--disable-quic",
-            ],
-        )
-        yield browser
-        browser.close()
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any, microphone: Path) -> Iterator[Any]:
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=_flags(microphone, "no-user-gesture-required")
+    )
+    yield browser
+    browser.close()
 
 
 def _wait_for(page: Any, expression: str, timeout_s: float) -> None:

@@ -220,12 +220,21 @@ setInterval(() => {
 
 const mic = { ctx: null, node: null, ready: false };
 
-async function startAudio() {
+let starting = null;
+function startAudio() {
+  if (!starting) starting = openAudio().finally(() => { starting = null; });
+  return starting;
+}
+
+async function openAudio() {
   if (mic.ready) return;
   if (!window.isSecureContext || !navigator.mediaDevices) { showError(t('unsecure')); return; }
   const ctx = mic.ctx || new AudioContext();
   mic.ctx = ctx;
-  if (ctx.state === 'suspended') await ctx.resume().catch(() => {});
+  if (ctx.state === 'suspended') {
+    // Without a user gesture some browsers leave resume() pending rather than rejecting it.
+    await Promise.race([ctx.resume().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 300))]);
+  }
   if (ctx.state !== 'running') { $('start').hidden = false; return; } // needs a click first
   $('start').hidden = true;
   player.setup(ctx, (window.lvStats.hello && window.lvStats.hello.output.rate_hz) || 24000);
