@@ -38,7 +38,20 @@ pytestmark = pytest.mark.slow
 
 # 停一下 + question is in the bench; Whisper base hears the project voice's 停 as 填 (BENCHMARKS.md), so the
 # Chinese interruption here starts with 等一下.
-CASES = ["zh_interrupt_wait_0.7s", "zh_pause_question_0.6s", "zh_backchannel", "en_interrupt_pause_0.7s"]
+# Issue 9's cases in both languages: an interruption with a pause, a question with a pause (one the rules
+# catch, one only the LLM's end-of-turn score catches), speech straddling the reply's start, a
+# backchannel and a cough over a reply.
+CASES = [
+    "zh_interrupt_wait_0.7s",
+    "en_interrupt_pause_0.7s",
+    "zh_pause_question_0.6s",
+    "en_pause_question_0.6s",
+    "zh_pause_unfinished_0.7s",
+    "zh_straddle_0.8s",
+    "en_straddle_0.8s",
+    "zh_backchannel",
+    "en_cough_in_reply",
+]
 # Issue 9 asks for ≤ 3 s; on the defaults (2 quiet cores) it measured 2.8–4.0 s: the turn reaches the
 # LLM 1.1–1.4 s after the question ends and the model's first word takes ~1 s more. Held at 8 s here
 # as a guard against the 9–22 s stalls the issue reported, not as the target; closing the gap to 3 s is

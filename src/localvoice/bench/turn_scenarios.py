@@ -150,6 +150,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     _straddle("zh_straddle_0.8s", "zh_weather_today", "zh_weather_beijing", "after_previous", 0.8),
     _straddle("zh_straddle_thinking", "zh_weather_today", "zh_weather_beijing", "thinking", 0.2),
     _straddle("en_straddle_thinking", "en_capital", "en_germany", "thinking", 0.2),
+    _straddle("en_straddle_0.8s", "en_capital", "en_germany", "after_previous", 0.8),
     # 1. an interruption with a pause, over a long reply: one next turn, both halves, answered once
     _over_reply(
         "zh_interrupt_pause_0.7s", "interrupt_pause", "zh_story", (("zh_stop", 0), ("zh_weather_today", 0.7))
