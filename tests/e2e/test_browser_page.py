@@ -175,3 +175,16 @@ def test_typed_text_is_answered_and_the_interrupt_button_stops_playback_at_once(
     assert playing[0] == playing[1]  # no buffer played out after the clear: all were stopped
     assert reply["interrupted"] and reply["heard"] and len(reply["heard"]) < len(reply["written"])
     assert cut and reply["written"].endswith(cut)  # the page strikes out what was never heard
+
+
+def test_the_page_reconnects_with_a_new_session_after_the_socket_drops(
+    server: RunningServer, browser: Any
+) -> None:
+    page = browser.new_page()
+    page.goto(f"{server.url}/?token={TOKEN}")
+    _wait_for(page, "window.lvStats.hello !== null", 60)
+    first = page.evaluate("window.lvStats.hello.session")
+    page.evaluate("socket.close(4000, 'test')")  # the network drops, as far as the page can tell
+    _wait_for(page, f"window.lvStats.hello.session !== {first!r}", 30)
+    assert page.locator("#connection").get_attribute("data-state") == "open"
+    page.close()
