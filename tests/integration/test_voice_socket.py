@@ -210,3 +210,27 @@ async def test_partial_transcripts_come_while_the_user_speaks_and_never_after_th
     assert kinds.index("transcript") > max(i for i, kind in enumerate(kinds) if kind == "transcript_partial")
     assert "天气" in partials[0] or "今天" in partials[0]  # the start of what was said, heard early
     assert "天气" in result.transcript
+
+
+async def test_with_listening_off_speech_is_ignored_and_on_again_it_is_heard(server: RunningServer) -> None:
+    """The talk button's server half: ``listen`` off mutes the microphone, on lets it count again."""
+    question = read_audio(SPEECH / "question_en.wav", 16_000)
+    silence = np.zeros(16_000, dtype=np.int16)
+    muted_speech = np.concatenate([silence, question.samples, silence, silence])
+    async with _client(server) as client:
+        await client.send_json({"type": "listen", "on": False})
+        for offset in range(
+            0, len(muted_speech), 3_200
+        ):  # 0.2 s frames, 5× real time: timers run on audio time
+            await client.socket.send(muted_speech[offset : offset + 3_200].astype("<i2").tobytes())
+            await asyncio.sleep(0.04)
+        await asyncio.sleep(1.0)  # the live loop works through what it was sent
+        await client.send_json({"type": "ping", "id": "muted"})
+        heard: list[str] = []
+        async with asyncio.timeout(30):
+            while (event := json.loads(await client.socket.recv()))["type"] != "pong":
+                heard.append(event["type"])
+        assert "speech_started" not in heard and "transcript" not in heard, heard
+        await client.send_json({"type": "listen", "on": True})
+        result = await client.ask(question)
+    assert "capital" in result.transcript.lower() and result.written
