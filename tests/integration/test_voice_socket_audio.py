@@ -134,3 +134,10 @@ def test_client_frames_parse_into_messages() -> None:
     assert protocol.parse_client_text('{"type": "ping", "id": "a"}') == protocol.Ping("a")
     with pytest.raises(protocol.ProtocolError):
         protocol.check_audio_frame(b"\x00\x01\x02")
+
+
+async def test_overflow_is_signalled_even_while_the_writer_is_stuck_in_a_send() -> None:
+    outbox = Outbox(limit_bytes=10_000)
+    assert not outbox.overflow.is_set()
+    outbox.put_audio(bytes(20_000))
+    await asyncio.wait_for(outbox.overflow.wait(), 1)  # what the connection waits on to close with 1008

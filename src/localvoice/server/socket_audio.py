@@ -43,6 +43,7 @@ class Outbox:
         self._limit = limit_bytes
         self._ready = asyncio.Event()
         self.overflowed = False  # the client stopped reading: the socket closes with 1008
+        self.overflow = asyncio.Event()  # set with ``overflowed``: the writer may be stuck in a send
         self.closed = False
 
     def put_json(self, message: dict[str, Any]) -> None:
@@ -83,6 +84,7 @@ class Outbox:
         self._bytes += len(item)
         if self._bytes > self._limit:
             self.overflowed = True
+            self.overflow.set()
             self._items.clear()
             self._bytes = 0
         self._ready.set()

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from localvoice.transcript_log import TranscriptLog
 
 log = logging.getLogger(__name__)
+CLOSE_TIMEOUT_S = 5.0
 MODE = "headset"  # the browser's getUserMedia cancels the echo; no second canceller on the server
 
 
@@ -133,6 +134,7 @@ class VoiceConnection:
             asyncio.create_task(live.run(), name="live"),
             asyncio.create_task(self._read(conversation, live), name="reader"),
             asyncio.create_task(self._write(), name="writer"),
+            asyncio.create_task(self._watch_overflow(), name="overflow"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -165,8 +167,10 @@ class VoiceConnection:
         self._outbox.close()
         transcript_log.close()
         if self._websocket.application_state is WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):  # the client may already be gone
-                await self._websocket.close(code=self._close_code, reason=self._close_reason)
+            # The client may be gone, or not reading at all: then the close cannot be sent either.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await self._websocket.close(code=self._close_code, reason=self._close_reason)
 
     def _close(self, code: int, reason: str) -> None:
         if self._close_code == CLOSE_NORMAL:
@@ -254,3 +258,8 @@ class VoiceConnection:
                 return
         if self._outbox.overflowed:
             self._close(CLOSE_POLICY, "the client is not reading its audio; closing")
+
+    async def _watch_overflow(self) -> None:
+        """The writer may hang in a send to a client that stopped reading: end the session from here."""
+        await self._outbox.overflow.wait()
+        self._close(CLOSE_POLICY, "the client is not reading its audio; closing")
