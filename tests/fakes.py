@@ -54,12 +54,16 @@ class ScoringLLM(ScriptedLLM):
     done: dict[str, float] = field(default_factory=dict)  # user text → P(finished); others 0.9
     score_delay_s: float = 0.05
     scored: list[tuple[float, str]] = field(default_factory=list)  # (clock time asked, text)
+    prefilled: list[tuple[float, int]] = field(default_factory=list)  # (clock time, messages)
 
     async def end_of_turn_probability(self, messages: Sequence[Message]) -> float | None:
         text = messages[-1].content
         self.scored.append((self.clock.now(), text))
         await self.clock.sleep(self.score_delay_s)
         return self.done.get(text, 0.9)
+
+    async def prefill(self, history: Sequence[Message]) -> None:
+        self.prefilled.append((self.clock.now(), len(history)))
 
 
 def pieces_every(delay_s: float, text: str, size: int = 2) -> list[tuple[float, str]]:

@@ -104,6 +104,15 @@ class Conversation:
             return None
         return await self._scorer.end_of_turn_probability(self.messages_for(user_text))
 
+    async def prefill_next_turn(self) -> None:
+        """While the user talks: let the LLM read the next request up to the user's words.
+
+        The persona, the history and the new time line are then cached when the words arrive, so
+        judging them (and the reply) reads only the words themselves.
+        """
+        if self._scorer is not None:
+            await self._scorer.prefill(self.messages_for("")[:-1])
+
     def _new_messages(self, messages: list[Message]) -> int:
         """How many messages at the end of a request are this turn's own (time line and question)."""
         return len(messages) - len(self.history) - (1 if self.system_prompt else 0)

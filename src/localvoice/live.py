@@ -203,6 +203,8 @@ class LiveLoop:
         self._answer_due = self._forget_due = None  # the user goes on: the turn is not over
         self._overlap = False
         if not self._conversation.replying:
+            if self._turn.empty and self._scores_turns():  # the LLM is idle while the user talks
+                self._track(asyncio.create_task(self._conversation.prefill_next_turn()))
             return
         if self._conversation.state is ConversationState.SPEAKING:
             self._overlap = True

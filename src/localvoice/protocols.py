@@ -58,6 +58,10 @@ class TurnScorer(Protocol):
         """P(the last user message is complete), or None when the model cannot tell."""
         ...
 
+    async def prefill(self, history: Sequence[Message]) -> None:
+        """Read ``history`` (the next request up to the user's words) into the prompt cache now."""
+        ...
+
 
 @runtime_checkable
 class TTS(Protocol):

@@ -267,3 +267,13 @@ async def test_the_rules_spare_the_llm_when_the_words_already_say_more_is_coming
     llm = scoring_llm({})
     await converse(tmp_path, [(0.5, 1.5, 400.0), (2.1, 4.0, 500.0)], llm=llm)
     assert [text for _, text in llm.scored] == ["我想问一下，明天北京的天气怎么样？"]
+
+
+async def test_the_llm_reads_the_prompt_while_the_user_is_still_talking(tmp_path: Path) -> None:
+    llm = scoring_llm({})
+    await converse(tmp_path, [(0.5, 2.0, 500.0)], llm=llm)
+    # Once, as speech started (onset 0.5 s, confirmed after vad.min_speech_ms): system + time line.
+    assert len(llm.prefilled) == 1
+    at, messages = llm.prefilled[0]
+    assert 0.5 <= at <= 1.0 and messages >= 1
+    assert llm.scored and llm.scored[0][0] > at

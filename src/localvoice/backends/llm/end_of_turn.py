@@ -38,24 +38,49 @@ def end_of_turn_probability(llama: Any, messages: Sequence[Message]) -> float | 
     """P(the user's message ends here), from one forward pass; None when the model can't tell."""
     *before, last = messages
     words = words_only(last.content)
-    template = llama.metadata.get("tokenizer.chat_template")
-    if last.role != "user" or not words or not template:
+    if last.role != "user" or not words:
         return None
-    chat = [m.to_api() for m in before] + [{"role": "user", "content": words}]
-    prompt = _formatter(llama, template)(messages=cast(Any, chat)).prompt
-    cut = prompt.rfind(words)
-    if cut < 0:  # a template that rewrites the user's text: nothing reliable to read
+    prompt = _prompt_up_to(llama, before, words)
+    if prompt is None:
         return None
-    tokens = llama.tokenize(prompt[: cut + len(words)].encode("utf-8"), add_bos=False, special=True)
-    # Keep the cached prefix (llama-cpp-python's own rule in ``generate``) and read only the rest;
-    # at least one token is evaluated so the logits belong to this prompt.
-    kept = min(llama.longest_token_prefix(llama._input_ids, tokens), len(tokens) - 1)
-    llama.n_tokens = kept
-    llama.eval(tokens[kept:])
+    _evaluate(llama, prompt + words)
     logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llama.ctx, -1), shape=(llama.n_vocab(),))
     shifted = np.exp(logits.astype(np.float64) - float(np.max(logits)))
     probabilities = shifted / shifted.sum()
     return float(sum(probabilities[token] for token in _done_tokens(llama)))
+
+
+def prefill_before_user(llama: Any, history: Sequence[Message]) -> None:
+    """Evaluate the next turn's prompt up to where the user's words will go (while the user talks)."""
+    prompt = _prompt_up_to(llama, history, _MARK)
+    if prompt is not None:
+        _evaluate(llama, prompt)
+
+
+_MARK: Final = "<localvoice-user-words>"  # stands for the user's words while laying out the template
+
+
+def _prompt_up_to(llama: Any, before: Sequence[Message], words: str) -> str | None:
+    """The chat prompt for ``before`` + a user message ``words``, cut just before those words."""
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+    chat = [m.to_api() for m in before] + [{"role": "user", "content": words}]
+    prompt = _formatter(llama, template)(messages=cast(Any, chat)).prompt
+    cut = prompt.rfind(words)
+    return prompt[:cut] if cut >= 0 else None  # < 0: a template that rewrites the user's text
+
+
+def _evaluate(llama: Any, prompt: str) -> None:
+    """Bring the KV cache to exactly ``prompt``, reading only what follows the cached prefix."""
+    tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    if not tokens:
+        return
+    # llama-cpp-python's own rule in ``generate``; at least one token is evaluated so the logits
+    # belong to this prompt.
+    kept = min(llama.longest_token_prefix(llama._input_ids, tokens), len(tokens) - 1)
+    llama.n_tokens = kept
+    llama.eval(tokens[kept:])
 
 
 def _formatter(llama: Any, template: str) -> llama_chat_format.Jinja2ChatFormatter:

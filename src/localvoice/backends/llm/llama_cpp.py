@@ -26,7 +26,7 @@ from typing import Any, Self
 
 import llama_cpp
 
-from localvoice.backends.llm.end_of_turn import end_of_turn_probability
+from localvoice.backends.llm.end_of_turn import end_of_turn_probability, prefill_before_user
 from localvoice.backends.llm.history import trim_history
 from localvoice.backends.llm.sampling import DEFAULT_SAMPLING, Sampling
 from localvoice.config import LLMConfig
@@ -125,6 +125,13 @@ class LlamaCppLLM:
             return None
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._end_of_turn_sync, list(messages))
+
+    async def prefill(self, history: Sequence[Message]) -> None:
+        """Read the next turn's prompt up to the user's words now, while the user is still talking."""
+        if not self._closed:
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._prefill_sync, list(history)
+            )
 
     async def warm_up(self) -> None:
         """Load the model and evaluate the system prompt so the first turn starts from the cache."""
@@ -233,6 +240,9 @@ class LlamaCppLLM:
             reserve_tokens=sampling.reserve_tokens,
         )
         return end_of_turn_probability(llama, kept)
+
+    def _prefill_sync(self, history: list[Message]) -> None:
+        prefill_before_user(self._load_sync(), history)
 
     def _generate_sync(
         self, messages: list[Message], emit: Callable[[_Item], None], stop: threading.Event
