@@ -106,3 +106,16 @@ async def test_the_score_prefills_the_reply(llm: LlamaCppLLM) -> None:
     assert cached >= prompt, "the whole prompt up to the user's words is in the KV cache"
     reply = "".join([piece async for piece in llm.stream_chat(messages)])
     assert reply.strip(), "the reply that follows the score is generated normally"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_no_prefill_while_a_reply_is_being_generated(llm: LlamaCppLLM) -> None:
+    # On a server another session's reply may hold the model: reading this prompt now would only be
+    # evicted by it, so the prefill is skipped instead of queued behind the reply.
+    story = llm.stream_chat(request("给我讲一个很长的故事。"))
+    await anext(story)
+    await llm.prefill(request("明天北京的天气怎么样？")[:-1])
+    # Queued on the one worker, it would have returned only once the whole story was generated.
+    still_generating = llm._generating
+    await story.aclose()
+    assert still_generating == 1

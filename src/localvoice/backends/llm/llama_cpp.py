@@ -84,6 +84,8 @@ class LlamaCppLLM:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-cpp")
         self._llama: Any = None  # llama_cpp.Llama, touched only on the executor thread
         self._closed = False
+        self._generating = 0  # replies submitted to the worker and not finished there
+        self._generating_lock = threading.Lock()  # counted up on the loop, down on the worker
         self.load_time_s: float | None = None
 
     @classmethod
@@ -127,8 +129,12 @@ class LlamaCppLLM:
         return await loop.run_in_executor(self._executor, self._end_of_turn_sync, list(messages))
 
     async def prefill(self, history: Sequence[Message]) -> None:
-        """Read the next turn's prompt up to the user's words now, while the user is still talking."""
-        if not self._closed:
+        """Read the next turn's prompt up to the user's words now, while the user is still talking.
+
+        Skipped while a reply is being generated or waits to be (another session's, on a server):
+        the cache would be someone else's by the time this turn's words arrive.
+        """
+        if not self._closed and not self._generating:
             await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._prefill_sync, list(history)
             )
@@ -157,6 +163,8 @@ class LlamaCppLLM:
             except RuntimeError:  # the loop is gone: nobody is listening any more
                 stop.set()
 
+        with self._generating_lock:  # back down on the worker thread, when the generation is over
+            self._generating += 1
         loop.run_in_executor(self._executor, self._generate_sync, list(messages), emit, stop)
         try:
             while True:
@@ -266,6 +274,9 @@ class LlamaCppLLM:
             emit(_Finished(_as_backend_error(error)))
         else:
             emit(_Finished())
+        finally:
+            with self._generating_lock:
+                self._generating -= 1
 
     def _deltas(self, llama: Any, messages: list[Message], sampling: Sampling) -> Iterator[str]:
         chunks = llama.create_chat_completion(
