@@ -9,8 +9,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # gcin-voice: Mandarin syllables recorded by two people (GPL-3 / CC-BY-3), spliced into the human-speech
 # Mandarin test set (tests/fixtures/mandarin_human, localvoice bench mandarin_cer).
-APT_PACKAGES := libportaudio2 espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins alsa-utils gcin-voice chromium
-# chromium: the real browser the page's tests drive through Playwright (executable_path, no download).
+APT_PACKAGES := libportaudio2 espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins alsa-utils gcin-voice chromium fonts-wqy-microhei
+# chromium: the real browser the page's tests drive through Playwright (executable_path, no download);
+# fonts-wqy-microhei: Chinese glyphs in its screenshots.
 # llama.cpp builds from source: portable (no -march=native) so the build runs on any x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
