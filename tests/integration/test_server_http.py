@@ -137,6 +137,25 @@ def test_speech_formats_speed_and_refusals(oai: openai.OpenAI) -> None:
     assert "wav" in str(refused.value) and "pcm" in str(refused.value)
 
 
+def test_pcm_speech_streams_clause_by_clause(server: RunningServer) -> None:
+    text = "第一句话就在这里。第二句话也在这里。第三句话还在这里。"
+    request = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "pcm"}
+    started = time.monotonic()
+    first_s: float | None = None
+    received = bytearray()
+    with httpx.stream(
+        "POST", f"{server.url}/v1/audio/speech", json=request, headers=server.auth_headers, timeout=120
+    ) as reply:
+        assert reply.status_code == 200 and reply.headers["x-sample-rate"] == "24000"
+        for chunk in reply.iter_bytes():
+            first_s = first_s if first_s is not None else time.monotonic() - started
+            received.extend(chunk)
+    whole_s = time.monotonic() - started
+    assert first_s is not None and first_s < 0.7 * whole_s, (first_s, whole_s)  # not held back to the end
+    samples = np.frombuffer(bytes(received), dtype="<i2").astype(np.float64) / 32768
+    assert 2.0 < len(samples) / 24_000 < 15.0 and float(np.sqrt(np.mean(samples**2))) > 0.02
+
+
 def test_chat_streamed_and_not(oai: openai.OpenAI) -> None:
     stream = oai.chat.completions.create(
         model="localvoice",
@@ -327,17 +346,20 @@ def test_non_audio_wrong_types_and_malformed_bodies(oai: openai.OpenAI, server: 
 
 
 def test_a_client_gone_mid_reply_frees_its_slot(server: RunningServer, oll: ollama.Client) -> None:
-    body = {
-        "model": "m",
-        "messages": [{"role": "user", "content": "写一个很长的关于龙的故事。"}],
-        "options": {"num_predict": 400},
-    }
+    counting = [
+        {"role": "system", "content": "You count. Write the numbers one per line and never stop early."},
+        {"role": "user", "content": "Count from 1 to 400."},
+    ]
+    body = {"model": "m", "messages": counting, "options": {"num_predict": 400, "temperature": 0}}
     with (
         httpx.Client(headers=server.auth_headers, timeout=120) as http,
         http.stream("POST", f"{server.url}/api/chat", json=body) as streaming,
     ):
-        assert '"done":false' in next(streaming.iter_lines())
-        assert server.state.request_slots.in_use == 1
+        lines = streaming.iter_lines()
+        seen = [next(lines) for _ in range(3)]
+        assert all('"done":false' in line for line in seen), seen
+        in_use = server.state.request_slots.in_use
+        assert in_use == 1, f"{in_use} slots in use mid-reply; then the server sent: {seen + list(lines)}"
     # Leaving the block closed the response, and so the connection, mid-reply.
     deadline = time.monotonic() + 30
     while server.state.request_slots.in_use and time.monotonic() < deadline:
@@ -347,8 +369,8 @@ def test_a_client_gone_mid_reply_frees_its_slot(server: RunningServer, oll: olla
     after = oll.generate(model="m", prompt="Say OK.", options={"num_predict": 4})
     waited_s = time.monotonic() - started
     assert after.done and after.response.strip() and after.eval_count and after.eval_duration
-    # The abandoned story stopped: the model did not go on writing 400 tokens before this reply.
-    story_s = 400 / (after.eval_count / (after.eval_duration / 1e9))
-    assert waited_s < story_s / 2, (
-        f"waited {waited_s:.1f} s; the rest of the story would take {story_s:.1f} s"
+    # The abandoned count stopped: the model did not go on writing 400 tokens before this reply.
+    count_s = 400 / (after.eval_count / (after.eval_duration / 1e9))
+    assert waited_s < count_s / 2, (
+        f"waited {waited_s:.1f} s; the rest of the count would take {count_s:.1f} s"
     )

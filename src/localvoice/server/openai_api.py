@@ -17,21 +17,24 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from localvoice.audio.sinks import CollectingSink
+from localvoice.audio.resample import resample
 from localvoice.errors import LocalVoiceError
-from localvoice.events import OUTPUT_RATE_HZ, Message, Transcript
+from localvoice.events import OUTPUT_RATE_HZ, AudioClip, Message, Transcript
 from localvoice.persona.apply import persona_system
+from localvoice.protocols import TTS
 from localvoice.server import audio_formats
 from localvoice.server.chat import ChatStats, llm_model_name, stream_reply, to_messages, tuned
 from localvoice.server.errors import ApiError, bad_request, busy, error_body, require_json, unsupported_media
 from localvoice.server.security import check_token_http
 from localvoice.server.state import ServerState
 from localvoice.server.streams import SlotStreamingResponse, sse_event
+from localvoice.server.stretch import time_stretch
 from localvoice.text.chunker import SentenceChunker
 from localvoice.text.normalize import SpeechFilter
 
@@ -150,16 +153,19 @@ async def speech(body: SpeechRequest, request: Request) -> Response:
     state = _state(request)
     tts = state.tts
     audio_formats.check_speech_format(body.response_format)
-    with state.request_slot():
-        clip = await _synthesize(tts, body.input)
-    if not len(clip.samples):
+    clauses = _spoken_clauses(body.input)
+    if not clauses:
         raise bad_request("the input has nothing to speak (only markup, code or symbols)", "input")
-    if body.speed != 1.0:
-        from localvoice.server.stretch import time_stretch
-
-        clip = await asyncio.to_thread(time_stretch, clip, body.speed)
+    headers = {"X-Sample-Rate": str(OUTPUT_RATE_HZ)}
+    if body.response_format == "pcm":  # raw samples need no header: each clause goes out when spoken
+        if not state.request_slots.try_acquire():
+            raise busy(f"the server is already answering {state.request_slots.limit} requests; retry shortly")
+        chunks = _pcm_stream(tts, clauses, body.speed)
+        return SlotStreamingResponse(state, chunks, audio_formats.MEDIA_TYPES["pcm"], headers)
+    with state.request_slot():
+        parts = [await _clause_audio(tts, clause, body.speed) for clause in clauses]
+    clip = AudioClip(np.concatenate([part.samples for part in parts]), OUTPUT_RATE_HZ)
     data = await asyncio.to_thread(audio_formats.encode, clip, body.response_format)
-    headers = {"X-Sample-Rate": str(clip.sample_rate_hz)}
     return Response(data, media_type=audio_formats.MEDIA_TYPES[body.response_format], headers=headers)
 
 
@@ -244,16 +250,26 @@ def _text(message: ChatMessage, index: int) -> str:
     return "".join(texts)
 
 
-async def _synthesize(tts: Any, text: str) -> Any:
-    """Every clause in order, as ``localvoice say`` speaks it, collected at the output rate."""
+def _spoken_clauses(text: str) -> list[str]:
+    """The input cut and cleaned as ``localvoice say`` speaks it (no markup, code or URLs read out)."""
     chunker = SentenceChunker()
     speech = SpeechFilter()
-    sink = CollectingSink(OUTPUT_RATE_HZ)
-    for clause in [*chunker.push(text), *chunker.flush()]:
-        spoken = speech.feed(clause)
-        if spoken.strip():
-            sink.enqueue(await tts.synthesize(spoken))
-    return sink.collected()
+    spoken = [speech.feed(clause) for clause in [*chunker.push(text), *chunker.flush()]]
+    return [clause for clause in spoken if clause.strip()]
+
+
+async def _clause_audio(tts: TTS, clause: str, speed: float) -> AudioClip:
+    """One clause at the output rate, at ``speed``."""
+    clip = await tts.synthesize(clause)
+    clip = AudioClip(resample(clip.samples, clip.sample_rate_hz, OUTPUT_RATE_HZ), OUTPUT_RATE_HZ)
+    if speed != 1.0:
+        clip = await asyncio.to_thread(time_stretch, clip, speed)
+    return clip
+
+
+async def _pcm_stream(tts: TTS, clauses: list[str], speed: float) -> AsyncIterator[bytes]:
+    for clause in clauses:
+        yield (await _clause_audio(tts, clause, speed)).samples.astype("<i2").tobytes()
 
 
 def _transcription_response(transcript: Transcript, response_format: str) -> Response:

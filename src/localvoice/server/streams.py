@@ -20,8 +20,16 @@ class SlotStreamingResponse(StreamingResponse):
     the first chunk means the generator never starts, and its ``finally`` would never run.
     """
 
-    def __init__(self, state: ServerState, content: AsyncIterable[str], media_type: str) -> None:
-        super().__init__(content, media_type=media_type, headers={"Cache-Control": "no-cache"})
+    def __init__(
+        self,
+        state: ServerState,
+        content: AsyncIterable[str | bytes],
+        media_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            content, media_type=media_type, headers={"Cache-Control": "no-cache", **(headers or {})}
+        )
         self._state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
