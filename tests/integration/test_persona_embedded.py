@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,28 @@ def test_chat_speaks_as_the_embedded_persona(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     answer = "".join(line for line in result.stdout.splitlines() if line.startswith("AI: "))
     assert "小涯" in answer, result.stdout
+
+
+def test_an_adapter_gone_since_create_is_one_clear_error(tmp_path: Path) -> None:
+    from localvoice.persona.apply import persona_adapter
+
+    (tmp_path / "mine.gguf").write_bytes(b"GGUF")
+    (tmp_path / "lora.gguf").write_bytes(b"GGUF")
+    path = tmp_path / "Modelfile"
+    path.write_text("FROM ./mine.gguf\nADAPTER ./lora.gguf\n", encoding="utf-8")
+    assert main(["persona", "create", "tuned", "-f", str(path), "--backend", "embedded", "--use"]) == 0
+    assert persona_adapter(LLMConfig()) == str((tmp_path / "lora.gguf").resolve())
+    (tmp_path / "lora.gguf").unlink()
+    with pytest.raises(ConfigError, match=r"ADAPTER .*lora\.gguf no longer exists"):
+        persona_adapter(LLMConfig())
+
+
+def test_an_adapter_only_ollama_applies_is_named_on_the_embedded_backend(tmp_path: Path) -> None:
+    """Registered with Ollama, a PEFT folder ADAPTER is fine there; the embedded backend says why not."""
+    (tmp_path / "mine.gguf").write_bytes(b"GGUF")
+    (tmp_path / "peft").mkdir()
+    path = tmp_path / "Modelfile"
+    path.write_text("FROM ./mine.gguf\nADAPTER ./peft\n", encoding="utf-8")
+    store.save("tuned", path.read_text(encoding="utf-8"), "", on_ollama=True)
+    with pytest.raises(ConfigError, match=re.escape("ADAPTER './peft', which only Ollama applies")):
+        persona_config(LLMConfig(persona="tuned"), embedded=True)
