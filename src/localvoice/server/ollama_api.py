@@ -24,7 +24,7 @@ from localvoice.errors import LocalVoiceError
 from localvoice.persona.apply import persona_system
 from localvoice.protocols import LLM
 from localvoice.server.chat import ChatStats, llm_model_name, stream_reply, to_messages, tuned
-from localvoice.server.errors import bad_request, busy
+from localvoice.server.errors import bad_request
 from localvoice.server.security import check_token_http
 from localvoice.server.state import ServerState
 from localvoice.server.streams import SlotStreamingResponse, ndjson_line
@@ -167,8 +167,7 @@ async def _answer(state: ServerState, body: _Request, raw: list[tuple[str, str]]
         seed=options.seed,
     )
     stats = ChatStats(max_tokens=limit)
-    if not state.request_slots.try_acquire():
-        raise busy(f"the server is already answering {state.request_slots.limit} requests; retry shortly")
+    state.take_request_slot()
     if body.stream:
         lines = _stream_lines(view, messages, stats, body.model, shape)
         return SlotStreamingResponse(state, lines, "application/x-ndjson")

@@ -30,7 +30,7 @@ from localvoice.persona.apply import persona_system
 from localvoice.protocols import TTS
 from localvoice.server import audio_formats
 from localvoice.server.chat import ChatStats, llm_model_name, stream_reply, to_messages, tuned
-from localvoice.server.errors import ApiError, bad_request, busy, error_body, require_json, unsupported_media
+from localvoice.server.errors import ApiError, bad_request, error_body, require_json, unsupported_media
 from localvoice.server.security import check_token_http
 from localvoice.server.state import ServerState
 from localvoice.server.streams import SlotStreamingResponse, sse_event
@@ -158,8 +158,7 @@ async def speech(body: SpeechRequest, request: Request) -> Response:
         raise bad_request("the input has nothing to speak (only markup, code or symbols)", "input")
     headers = {"X-Sample-Rate": str(OUTPUT_RATE_HZ)}
     if body.response_format == "pcm":  # raw samples need no header: each clause goes out when spoken
-        if not state.request_slots.try_acquire():
-            raise busy(f"the server is already answering {state.request_slots.limit} requests; retry shortly")
+        state.take_request_slot()
         chunks = _pcm_stream(tts, clauses, body.speed)
         return SlotStreamingResponse(state, chunks, audio_formats.MEDIA_TYPES["pcm"], headers)
     with state.request_slot():
@@ -193,8 +192,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     )
     stats = ChatStats(max_tokens=limit)
     reply_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-    if not state.request_slots.try_acquire():
-        raise busy(f"the server is already answering {state.request_slots.limit} requests; retry shortly")
+    state.take_request_slot()
     if body.stream:
         usage = bool((body.stream_options or {}).get("include_usage"))
         events = _sse_chunks(view, messages, stats, reply_id, body.model, usage, request.url.path)

@@ -120,13 +120,17 @@ class ServerState:
     def release_session(self) -> None:
         self.voice_slots.release()
 
-    @contextlib.contextmanager
-    def request_slot(self) -> Iterator[None]:
-        """One HTTP model request; raises 429 when every slot is taken."""
+    def take_request_slot(self) -> None:
+        """One HTTP model request starts (give it back with ``request_slots.release()``); 429 when full."""
         if not self.request_slots.try_acquire():
             raise busy(
-                f"the server is already handling {self.request_slots.limit} model requests; retry shortly"
+                f"the server is already answering {self.request_slots.limit} model requests; retry shortly"
             )
+
+    @contextlib.contextmanager
+    def request_slot(self) -> Iterator[None]:
+        """``take_request_slot()`` for the length of a block."""
+        self.take_request_slot()
         try:
             yield
         finally:
