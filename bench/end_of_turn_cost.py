@@ -58,6 +58,8 @@ async def run(turns: int) -> None:
                 reply += piece
                 if len(reply) > 40:
                     break
+            while llm.generating:  # the cut reply stops on the worker within a token
+                await asyncio.sleep(0.01)
             rows[prefilled].append((asked - started, scored - asked, first_token - scored))
             history += [messages[-2], messages[-1], Message("assistant", reply)]
     finally:

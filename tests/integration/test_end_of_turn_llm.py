@@ -116,6 +116,6 @@ async def test_no_prefill_while_a_reply_is_being_generated(llm: LlamaCppLLM) -> 
     await anext(story)
     await llm.prefill(request("明天北京的天气怎么样？")[:-1])
     # Queued on the one worker, it would have returned only once the whole story was generated.
-    still_generating = llm._generating
+    still_generating = llm.generating
     await story.aclose()
-    assert still_generating == 1
+    assert still_generating

@@ -108,6 +108,11 @@ class LlamaCppLLM:
         """Tokens held in the model's KV cache now (0 before loading): the cached prompt prefix."""
         return int(self._llama.n_tokens) if self._llama is not None else 0
 
+    @property
+    def generating(self) -> bool:
+        """A reply is being generated, or waits for the worker (a cut one finishes within a token)."""
+        return self._generating > 0
+
     async def load(self) -> None:
         """Load the model (assembling the packaged file first if needed) without running a prompt."""
         await self._run(self._load_sync)
@@ -134,7 +139,7 @@ class LlamaCppLLM:
         Skipped while a reply is being generated or waits to be (another session's, on a server):
         the cache would be someone else's by the time this turn's words arrive.
         """
-        if not self._closed and not self._generating:
+        if not self._closed and not self.generating:
             await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._prefill_sync, list(history)
             )
