@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 import pytest
+from starlette.requests import Request
 
 from localvoice.backends.llm.sampling import Sampling
 from localvoice.config import load_config, to_toml
@@ -15,7 +16,8 @@ from localvoice.events import AudioClip, Message, TranscriptSegment
 from localvoice.server.audio_formats import encode, speech_formats, srt, vtt
 from localvoice.server.chat import tuned
 from localvoice.server.errors import ApiError
-from localvoice.server.security import check_bind, is_loopback, token_matches
+from localvoice.server.security import check_bind, host_allowed, is_loopback, origin_allowed, token_matches
+from localvoice.server.state import ServerState
 from localvoice.server.stretch import time_stretch
 
 
@@ -123,3 +125,22 @@ def test_per_request_sampling_leaves_the_shared_backend_alone() -> None:
 def test_api_error_keeps_status_and_code() -> None:
     error = ApiError(415, "not audio", "unsupported_media_type")
     assert (error.status, error.code, str(error)) == (415, "unsupported_media_type", "not audio")
+
+
+def _request(**headers: str) -> Request:
+    return Request({"type": "http", "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+
+
+def test_origin_and_host_rules() -> None:
+    config = load_config(overrides=['server.allowed_origins=["https://app.example"]'], environ={})
+    open_state = ServerState.from_config(config, print)  # no token: loopback only
+    assert origin_allowed(_request(host="127.0.0.1:8765"), open_state)  # not a browser
+    assert origin_allowed(_request(host="127.0.0.1:8765", origin="http://127.0.0.1:8765"), open_state)
+    assert origin_allowed(_request(host="127.0.0.1:8765", origin="https://app.example/"), open_state)
+    assert not origin_allowed(_request(host="127.0.0.1:8765", origin="http://127.0.0.1:9999"), open_state)
+    assert not origin_allowed(_request(host="127.0.0.1:8765", origin="https://evil.example"), open_state)
+    assert host_allowed(_request(host="localhost:8765"), open_state)
+    assert host_allowed(_request(host="[::1]:8765"), open_state)
+    assert not host_allowed(_request(host="rebound.example:8765"), open_state)
+    with_token = ServerState.from_config(config, print, token="t")
+    assert host_allowed(_request(host="192.168.1.5:8765"), with_token)  # a LAN address, with a token
