@@ -54,6 +54,7 @@ def run_serve(args: argparse.Namespace, config: Config) -> int:
         import uvicorn
 
         from localvoice.server.app import create_app
+        from localvoice.server.protocol import MAX_AUDIO_FRAME_BYTES
         from localvoice.server.security import check_bind
         from localvoice.server.state import ServerState
     except ImportError as error:
@@ -77,7 +78,15 @@ def run_serve(args: argparse.Namespace, config: Config) -> int:
             app = create_app(state)
             server = uvicorn.Server(
                 uvicorn.Config(
-                    app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+                    app,
+                    host=host,
+                    port=port,
+                    log_level="warning",
+                    access_log=False,
+                    lifespan="on",
+                    # The socket's own limits close bigger frames with 1009; this stops uvicorn from
+                    # buffering up to its 16 MiB default before they are seen.
+                    ws_max_size=2 * MAX_AUDIO_FRAME_BYTES,
                 )
             )
             _print_urls(host, port, state.token)
