@@ -103,15 +103,19 @@ class Cleared:
 
 @dataclass(frozen=True, slots=True)
 class Configure:
-    """``{"type": "config", "playback_reports": bool, "partials": bool}``.
+    """``{"type": "config", "playback_reports": bool, "partials": bool, "persona": str, "voice": str}``.
 
     ``playback_reports``: the client reports playback (``played``); without reports the server
     estimates it from real time (the client plays what it gets at once, gaplessly).
     ``partials``: send ``transcript_partial`` events while the user speaks.
+    ``persona`` / ``voice``: one of the ``choices`` event's ("" = the server's own); the conversation
+    restarts with it. Each field left out keeps its current value.
     """
 
-    playback_reports: bool
-    partials: bool = False
+    playback_reports: bool | None = None
+    partials: bool | None = None
+    persona: str | None = None
+    voice: str | None = None
 
 
 ClientMessage = Listen | TextInput | Interrupt | Ping | Played | Cleared | Configure
@@ -149,7 +153,13 @@ def parse_client_text(frame: str) -> ClientMessage:
     if kind == "cleared":
         return Cleared(_count(data, "id"), _count(data, "played"))
     if kind == "config":
-        return Configure(bool(data.get("playback_reports", False)), bool(data.get("partials", False)))
+        reports, partials = (data.get(k) for k in ("playback_reports", "partials"))
+        return Configure(
+            None if reports is None else bool(reports),
+            None if partials is None else bool(partials),
+            _optional_text(data, "persona"),
+            _optional_text(data, "voice"),
+        )
     known = "listen, text, interrupt, ping, played, cleared, config"
     raise ProtocolError(f"unknown message type {kind!r}; known types: {known}")
 
@@ -159,6 +169,15 @@ def _field(data: dict[str, Any], name: str, kind: type) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ProtocolError(f'"{data.get("type")}" needs "{name}" as a {kind.__name__}')
     return value
+
+
+def _optional_text(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise ProtocolError(f'"{name}" must be a name (a string of at most 200 characters)')
+    return value.strip()
 
 
 def _count(data: dict[str, Any], name: str) -> int:
