@@ -155,14 +155,15 @@ class Conversation:
         self._pipeline.interrupt()
         return task
 
-    def withdraw_now(self) -> asyncio.Task[ReplyFinished] | None:
+    def withdraw_now(self, *, started: bool = False) -> asyncio.Task[ReplyFinished] | None:
         """The user is still talking and nothing was played yet: cancel the reply and forget the turn.
 
         Returns the settling task, or None when there was nothing to withdraw (no reply, or its
-        audio has already started: then only ``interrupt_now`` applies).
+        audio has already started: then only ``interrupt_now`` applies). ``started``: withdraw even
+        so — the user began talking before that audio, so the answer was never listened to.
         """
         task = self._reply_task
-        if task is None or task.done() or self.state is ConversationState.SPEAKING:
+        if task is None or task.done() or (self.state is ConversationState.SPEAKING and not started):
             return None
         self._withdrawn.add(self.turn)
         self._pipeline.interrupt()

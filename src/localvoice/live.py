@@ -129,6 +129,8 @@ class LiveLoop:
         self._pending_fragments = 0  # utterances ended but not transcribed yet: the turn may grow
         self._fragments: asyncio.Task[None] | None = None  # the latest fragment (they land in order)
         self._scoring: tuple[str, asyncio.Task[float | None]] | None = None  # the LLM judging words
+        # (audio time the answer's first audio started, the turn it answers) while that answer plays.
+        self._heard: tuple[float, UserTurn] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.talk_enabled = False  # push-to-talk: toggled by the talk key
         self.muted = False  # the microphone is ignored entirely
@@ -205,6 +207,17 @@ class LiveLoop:
         if not self._conversation.replying:
             if self._turn.empty and self._scores_turns():  # the LLM is idle while the user talks
                 self._track(asyncio.create_task(self._conversation.prefill_next_turn()))
+            return
+        heard = self._heard
+        # The user went on talking before the answer's first audio, which only started while the VAD
+        # was still confirming the speech: the same turn. Withdraw the answer, join the words.
+        if (
+            heard is not None
+            and event.at_s < heard[0]
+            and self._conversation.withdraw_now(started=True) is not None
+        ):
+            self._turn, self._heard = heard[1], None
+            self._emit(Notice("you went on talking: answering the whole of it"))
             return
         if self._conversation.state is ConversationState.SPEAKING:
             self._overlap = True
@@ -438,9 +451,11 @@ class LiveLoop:
         elif isinstance(event, ReplyAudioStarted) and self._answering is not None:
             # The answer is being heard: its words are history now; what the user says next is new.
             if self._answering is self._turn:
+                self._heard = (self._audio_s, self._turn)
                 self._turn = UserTurn()
             self._answering = None
         elif isinstance(event, ReplyFinished):
+            self._heard = None
             if not event.withdrawn and self._answering is self._turn:
                 self._turn = UserTurn()  # answered without audio (an error, an empty reply)
             self._answering = None  # withdrawn: the turn stays and grows with what the user says

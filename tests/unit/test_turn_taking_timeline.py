@@ -277,3 +277,20 @@ async def test_the_llm_reads_the_prompt_while_the_user_is_still_talking(tmp_path
     at, messages = llm.prefilled[0]
     assert 0.5 <= at <= 1.0 and messages >= 1
     assert llm.scored and llm.scored[0][0] > at
+
+
+async def test_speech_begun_just_before_the_first_answer_audio_joins_the_turn(tmp_path: Path) -> None:
+    # The VAD confirms speech only after vad.min_speech_ms (250 ms): words begun 0.1 s before the
+    # answer's first audio are confirmed after it started. They still continue the same turn.
+    alone = await converse(tmp_path / "alone", [(0.5, 1.5, 700.0)])
+    first_audio = first_audio_at(alone)
+    run = await converse(
+        tmp_path / "both", [(0.5, 1.5, 700.0), (first_audio - 0.1, first_audio + 1.5, 1000.0)]
+    )
+    assert run.asked()[-1] == "今天天气怎么样？在上海呢？"
+    assert run.logged_users() == ["今天天气怎么样？在上海呢？"], "the first answer left no trace"
+    # Words begun after the first audio are barge-in: the answer is kept as heard, a new turn follows.
+    later = await converse(
+        tmp_path / "later", [(0.5, 1.5, 700.0), (first_audio + 0.3, first_audio + 1.9, 1000.0)]
+    )
+    assert later.logged_users() == ["今天天气怎么样？", "在上海呢？"]
