@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from localvoice.persona import store
 from tests.server_fixtures import RunningServer, running_server, server_config
 
 pytestmark = pytest.mark.slow
@@ -25,10 +26,17 @@ TOKEN = "page-token"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    config = server_config(tmp_path_factory.mktemp("page-logs"))
+    logs = tmp_path_factory.mktemp("page-logs")
+    config = server_config(logs)
     config.llm.model = "qwen2.5-coder-0.5b"
-    with running_server(config, token=TOKEN) as running:
-        yield running
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(logs / "data"))  # one stored persona for the picker
+        store.save(
+            "cat", 'FROM qwen2.5-coder-0.5b\nSYSTEM """Start with 喵。"""\n', "qwen2.5-coder-0.5b", False
+        )
+        config.tts.gpt_sovits.voices_dir = str(logs / "voices")  # no voices: that picker stays hidden
+        with running_server(config, token=TOKEN) as running:
+            yield running
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +183,21 @@ def test_typed_text_is_answered_and_the_interrupt_button_stops_playback_at_once(
     assert playing[0] == playing[1]  # no buffer played out after the clear: all were stopped
     assert reply["interrupted"] and reply["heard"] and len(reply["heard"]) < len(reply["written"])
     assert cut and reply["written"].endswith(cut)  # the page strikes out what was never heard
+
+
+def test_the_persona_picker_shows_stored_personas_and_switches(server: RunningServer, browser: Any) -> None:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(f"{server.url}/?token={TOKEN}")
+    _wait_for(page, "window.lvStats.choices !== undefined", 60)
+    options = page.locator("#persona option").all_inner_texts()
+    voice_hidden = page.locator("#voice-box").is_hidden()
+    persona_visible = page.locator("#persona-box").is_visible()
+    page.locator("#persona").select_option("cat")
+    _wait_for(page, "window.lvStats.choices.persona === 'cat' && window.lvStats.choices.restarted", 30)
+    context.close()
+    assert persona_visible and options == ["Default", "cat"]
+    assert voice_hidden  # no stored voices: nothing to choose
 
 
 def test_the_page_reconnects_with_a_new_session_after_the_socket_drops(

@@ -10,6 +10,7 @@ const TEXT = {
     talking: '松开结束', handsfree: '免按键', stop: '打断', send: '发送', placeholder: '也可以打字…',
     hint: '说话即可提问；回答时开口会打断它。', hearing: '（在听你说…）', interrupted: '（被打断）',
     v2v: '语音到语音', asr: '识别', llm: '首字', tts: '首段语音', micDenied: '无法使用麦克风：',
+    persona: '角色', voice: '声音', default: '默认', restarted: '已切换，对话重新开始',
     full: '会话已满，稍后重连…', tooSlow: '连接太慢，已断开', unsecure: '麦克风需要 https 或 localhost',
   },
   en: {
@@ -18,6 +19,7 @@ const TEXT = {
     talking: 'Release to send', handsfree: 'Hands-free', stop: 'Interrupt', send: 'Send', placeholder: 'or type…',
     hint: 'Just speak to ask; talk over a reply to interrupt it.', hearing: '(listening…)', interrupted: '(interrupted)',
     v2v: 'voice to voice', asr: 'ASR', llm: 'first token', tts: 'first audio', micDenied: 'No microphone: ',
+    persona: 'Persona', voice: 'Voice', default: 'Default', restarted: 'Switched; the conversation starts over',
     full: 'All sessions are busy; retrying…', tooSlow: 'Connection too slow; closed', unsecure: 'The microphone needs https or localhost',
   },
 };
@@ -130,11 +132,58 @@ const handlers = {
     turn.assistant.append(cut);
     if (turn.timing) turn.assistant.append(turn.timing);
   },
+  choices(m) { showChoices(m); },
   error(m) { showError(m.message); },
   notice(m) { notice(m.message); },
   pong() {},
   clear(m) { player.clear(m.id, m.at); },
 };
+
+// ---------- persona and voice pickers (hidden when there is nothing to choose) ----------
+
+const picked = { persona: localStorage.getItem('lv.persona') || '', voice: localStorage.getItem('lv.voice') || '' };
+
+function fillPicker(kind, names, current) {
+  const select = $(kind);
+  select.replaceChildren();
+  for (const name of ['', ...names]) {
+    const option = document.createElement('option');
+    option.value = name;
+    option.textContent = name || t('default');
+    if (!name) option.dataset.i18n = 'default';
+    select.append(option);
+  }
+  select.value = current;
+  $(`${kind}-box`).hidden = names.length === 0;
+}
+
+function showChoices(m) {
+  window.lvStats.choices = m;
+  fillPicker('persona', m.personas, m.persona);
+  fillPicker('voice', m.voices, m.voice);
+  if (m.restarted) {
+    turns.clear(); // the server's conversation, and its turn numbers, start again
+    notice(t('restarted'));
+    return;
+  }
+  // A new connection starts with the server's own: ask again for what this page had chosen.
+  const want = {};
+  for (const kind of ['persona', 'voice']) {
+    const list = kind === 'persona' ? m.personas : m.voices;
+    if (picked[kind] && picked[kind] !== m[kind] && list.includes(picked[kind])) want[kind] = picked[kind];
+  }
+  if (Object.keys(want).length) sendConfig(want);
+}
+
+function sendConfig(fields) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'config', ...fields }));
+}
+
+function onPick(kind) {
+  picked[kind] = $(kind).value;
+  localStorage.setItem(`lv.${kind}`, picked[kind]);
+  sendConfig({ [kind]: picked[kind] });
+}
 
 // ---------- the reply's audio: scheduled buffers, reported back ----------
 
@@ -358,6 +407,8 @@ document.addEventListener('DOMContentLoaded', () => {
   $('handsfree').checked = localStorage.getItem('lv.handsfree') !== 'off';
   $('lang').onclick = () => { lang = lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('lv.lang', lang); applyLanguage(); sendListen(); };
   $('start').onclick = () => startAudio();
+  $('persona').onchange = () => onPick('persona');
+  $('voice').onchange = () => onPick('voice');
   $('handsfree').onchange = () => {
     localStorage.setItem('lv.handsfree', $('handsfree').checked ? 'on' : 'off');
     startAudio();
