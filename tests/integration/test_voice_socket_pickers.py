@@ -4,16 +4,21 @@ voices) with a persona stored in a temporary data dir and a cloned voice on the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from localvoice.backends.tts.fallback import FallbackTTS
 from localvoice.bench.fake_gpt_sovits import FakeGptSovits
 from localvoice.persona import store
+from localvoice.server import pickers
 from localvoice.server.voice_client import VoiceClient
 from localvoice.voiceclone.voices import Voice, VoiceStore
+from tests.fake_ollama import FakeOllama, unused_local_url
 from tests.integration.test_gpt_sovits_tts import reference
 from tests.server_fixtures import RunningServer, running_server, server_config
 
@@ -30,21 +35,29 @@ def fake() -> Iterator[FakeGptSovits]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, fake: FakeGptSovits) -> Iterator[RunningServer]:
+def data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One user data dir for the module's servers: the personas are read per connection."""
     tmp = tmp_path_factory.mktemp("pickers")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(tmp / "data"))
         store.save("cat", CAT.format(model=MODEL) + CAT_EXAMPLES, MODEL, on_ollama=False)
         store.save("big", CAT.format(model="qwen2.5-coder-1.5b"), "qwen2.5-coder-1.5b", on_ollama=False)
-        config = server_config(tmp / "logs")
-        config.llm.model = MODEL
-        config.tts.gpt_sovits.url = fake.url
-        config.tts.gpt_sovits.voices_dir = str(tmp / "voices")
-        VoiceStore.from_config(config.tts.gpt_sovits).add(
-            Voice("me", "", "怎样才能更专心地学习？周末在家可以做些什么？", "zh"), reference(tmp)
-        )
-        with running_server(config) as running:
-            yield running
+        store.save("oc", CAT.format(model="qwen2.5:3b"), "", on_ollama=True)  # registered on Ollama only
+        yield tmp
+
+
+@pytest.fixture(scope="module")
+def server(data_home: Path, fake: FakeGptSovits) -> Iterator[RunningServer]:
+    tmp = data_home
+    config = server_config(tmp / "logs")
+    config.llm.model = MODEL
+    config.tts.gpt_sovits.url = fake.url
+    config.tts.gpt_sovits.voices_dir = str(tmp / "voices")
+    VoiceStore.from_config(config.tts.gpt_sovits).add(
+        Voice("me", "", "怎样才能更专心地学习？周末在家可以做些什么？", "zh"), reference(tmp)
+    )
+    with running_server(config) as running:
+        yield running
 
 
 async def _until(client: VoiceClient, kind: str, timeout_s: float = 120.0) -> dict[str, Any]:
@@ -115,3 +128,41 @@ async def test_a_cloned_voice_is_chosen_and_speaks_the_reply(
     assert all(body["text"].strip() in reply for body in bodies)
     assert bodies[0]["ref_audio_path"].endswith("reference.wav")
     assert audio > 0
+
+
+def test_an_unreachable_gpt_sovits_voice_falls_back_to_the_packaged_one_with_a_notice(
+    server: RunningServer,
+) -> None:
+    config = server.state.config
+    down = dataclasses.replace(
+        config,
+        tts=dataclasses.replace(
+            config.tts, gpt_sovits=dataclasses.replace(config.tts.gpt_sovits, url=unused_local_url())
+        ),
+    )
+    notices: list[str] = []
+    tts = pickers.build_voice_tts(down, "me", notices.append)
+    assert isinstance(tts, FallbackTTS)
+    assert any("packaged voice speaks" in line for line in notices), notices
+
+
+async def test_on_ollama_a_persona_is_served_by_its_name_with_its_sampling(data_home: Path) -> None:
+    with FakeOllama(models=("qwen2.5:3b", "oc")) as ollama:
+        config = server_config(data_home / "ollama-logs", llm_backend="ollama")
+        config.llm.host = ollama.url
+        config.tts.gpt_sovits.voices_dir = str(data_home / "no-voices")
+        with running_server(config) as server:
+            async with VoiceClient(server.ws_url) as client:
+                choices = await _until(client, "choices")
+                await _typed_turn(client, "Hello there")
+                await client.send_json({"type": "config", "persona": "oc"})
+                await _until(client, "choices")
+                await _typed_turn(client, "Hello again")
+            async with VoiceClient(server.ws_url) as other:  # the shared backend is unchanged
+                await _until(other, "choices")
+                await _typed_turn(other, "Hello, other")
+    assert choices["personas"] == ["oc"] and choices["voices"] == []
+    chats = [body for body in ollama.chat_bodies() if body.get("messages")]
+    assert [body["model"] for body in chats] == ["qwen2.5:3b", "oc", "qwen2.5:3b"]
+    assert chats[1]["options"]["temperature"] == 0 and chats[1]["messages"][0]["content"].startswith("Always")
+    assert chats[2]["options"]["temperature"] != 0
