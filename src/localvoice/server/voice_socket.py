@@ -105,6 +105,7 @@ class VoiceConnection:
         self._closing: set[asyncio.Task[None]] = set()
         self._picking: asyncio.Task[None] | None = None
         self._switch = asyncio.Event()  # set: restart the conversation with ``_choice``
+        self._rebuilt = asyncio.Event()  # set: the conversation now in use has ``_choice``
         self._loop = asyncio.get_running_loop()
 
     async def run(self) -> None:
@@ -172,6 +173,7 @@ class VoiceConnection:
             live.muted = self._muted
             self._conversation, self._live = conversation, live
             self._switch.clear()
+            self._rebuilt.set()
             running = asyncio.create_task(live.run())
             switch = asyncio.create_task(self._switch.wait())
             try:
@@ -340,9 +342,9 @@ class VoiceConnection:
             choice.tts, choice.voice = tts, voice or ""
         if persona is not None:
             choice.persona = persona
+        self._rebuilt.clear()
         self._switch.set()
-        while self._switch.is_set():  # the live loop picks it up
-            await asyncio.sleep(0.01)
+        await self._rebuilt.wait()  # the live loop restarted with the choice
         message = self._choices_message() | {"restarted": True}
         self._outbox.put_json(message)
 
