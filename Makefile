@@ -9,9 +9,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # gcin-voice: Mandarin syllables recorded by two people (GPL-3 / CC-BY-3), spliced into the human-speech
 # Mandarin test set (tests/fixtures/mandarin_human, localvoice bench mandarin_cer).
-APT_PACKAGES := libportaudio2 espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins alsa-utils gcin-voice chromium fonts-wqy-microhei
+APT_PACKAGES := libportaudio2 espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins alsa-utils gcin-voice chromium fonts-wqy-microhei firefox-esr
 # chromium: the real browser the page's tests drive through Playwright (executable_path, no download);
-# fonts-wqy-microhei: Chinese glyphs in its screenshots.
+# fonts-wqy-microhei: Chinese glyphs in its screenshots; firefox-esr: the page is loaded in Firefox too.
 # llama.cpp builds from source: portable (no -march=native) so the build runs on any x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -31,7 +31,7 @@ apt:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip==25.3
-	$(BIN)/pip install -q -e '.[embedded,bench,finetune,voicecheck,serve,dev]'
+	$(BIN)/pip install -q -e '.[embedded,llm-small,bench,finetune,voicecheck,serve,dev]'
 	@touch $@
 
 voices: $(STAMP)

@@ -211,3 +211,36 @@ def test_the_page_reconnects_with_a_new_session_after_the_socket_drops(
     _wait_for(page, f"window.lvStats.hello.session !== {first!r}", 30)
     assert page.locator("#connection").get_attribute("data-state") == "open"
     page.close()
+
+
+def test_the_page_loads_and_connects_in_firefox(
+    server: RunningServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Playwright cannot drive Debian's Firefox, but Firefox itself can load the page headless and
+    # screenshot it: the page's script runs and opens its WebSocket, which the server sees.
+    from localvoice.server import voice_socket
+    from localvoice.server.security import check_websocket as check
+
+    agents: list[tuple[str, bool]] = []  # (User-Agent, let in)
+
+    def recording(websocket: Any, state: Any) -> bool:
+        accepted = check(websocket, state)
+        agents.append((websocket.headers.get("user-agent", ""), accepted))
+        return accepted
+
+    monkeypatch.setattr(voice_socket, "check_websocket", recording)
+    (tmp_path / "home").mkdir()
+    shot = tmp_path / "firefox.png"
+    done = subprocess.run(
+        ["firefox-esr", "--headless", "--window-size=1280,720", "--screenshot", str(shot), f"{server.url}/?token={TOKEN}"],
+        env={"HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert shot.is_file() and shot.stat().st_size > 10_000, "Firefox drew the page"
+    assert any("Firefox/" in agent and accepted for agent, accepted in agents), f"sockets: {agents}"
+    artifacts = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, artifacts / "voice-page-firefox.png")
