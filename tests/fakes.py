@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from localvoice.backends.tts.whole_clip import WholeClipTTS
 from localvoice.clock import Clock
 from localvoice.errors import BackendError
 from localvoice.events import AudioClip, Message, Transcript
@@ -72,7 +73,7 @@ def pieces_every(delay_s: float, text: str, size: int = 2) -> list[tuple[float, 
 
 
 @dataclass
-class ToneTTS:
+class ToneTTS(WholeClipTTS):
     """A tone whose length follows the text, after a scripted synthesis delay on the clock."""
 
     clock: Clock
@@ -98,15 +99,6 @@ class ToneTTS:
             self.in_flight -= 1
         self.finished.append(text)
         return tone_for(text, self.seconds_per_char, self.sample_rate_hz)
-
-    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
-        yield await self.synthesize(text)  # one chunk: a whole-clip voice
-
-    async def warm_up(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
 
 
 def tone_for(text: str, seconds_per_char: float, sample_rate_hz: int) -> AudioClip:

@@ -29,13 +29,12 @@ import contextlib
 import io
 import json
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,6 +42,7 @@ import pytest
 import soundfile as sf
 
 from localvoice.bench.fake_gpt_sovits import tone
+from localvoice.bench.fake_server import ThreadedFakeServer
 from localvoice.events import AudioClip
 
 Hear = Callable[[AudioClip, dict[str, str]], tuple[str, str]]
@@ -75,7 +75,7 @@ def openai_error(
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-class FakeOpenAiAudio:
+class FakeOpenAiAudio(ThreadedFakeServer):
     def __init__(self, hear: Hear | None = None, sample_rate_hz: int = 24_000) -> None:
         self.transcript = "明天天气怎么样？"
         self.transcript_language = "zh"
@@ -95,44 +95,11 @@ class FakeOpenAiAudio:
         self.uploads: list[Upload] = []
         self.spoken: list[Spoken] = []
         self.requests: list[tuple[str, str]] = []
-        self.dead = threading.Event()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Handler)
 
     def audio_for(self, text: str) -> np.ndarray:
         """Exactly what the server speaks for ``text`` (int16 at ``sample_rate_hz``)."""
         return tone(text, len(text) * self.seconds_per_char, self.sample_rate_hz)
-
-    def start(self) -> FakeOpenAiAudio:
-        self._thread.start()
-        return self
-
-    def kill(self) -> None:
-        """Stop listening at once, like a killed process (streams in flight drop)."""
-        if not self.dead.is_set():
-            self.dead.set()
-            threading.Thread(target=self._server.shutdown, daemon=True).start()
-            self._server.socket.close()
-
-    def close(self) -> None:
-        self.dead.set()
-        with contextlib.suppress(OSError):
-            self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOpenAiAudio:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 @pytest.fixture(name="openai_audio")

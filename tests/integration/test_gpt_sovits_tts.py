@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from localvoice.assemble import build_tts
 from localvoice.audio.sinks import CollectingSink, PacedSink
 from localvoice.backends.tts.fallback import FallbackTTS
 from localvoice.backends.tts.gpt_sovits import GptSovitsTTS, clause_language, refusal
+from localvoice.backends.tts.whole_clip import WholeClipTTS
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config, GptSovitsConfig
 from localvoice.errors import BackendError, ConfigError
@@ -242,7 +242,7 @@ async def test_barge_in_mid_chunk_keeps_the_heard_text_exact(
     assert finished.heard == first[: round(len(first) * played / total)].strip()
 
 
-class NoteTTS:
+class NoteTTS(WholeClipTTS):
     """The stand-in for the packaged voice: a 24 kHz tone, and a record of what it said."""
 
     def __init__(self) -> None:
@@ -251,15 +251,6 @@ class NoteTTS:
     async def synthesize(self, text: str) -> AudioClip:
         self.said.append(text)
         return AudioClip(tone(text, 0.05 * len(text), 24_000), 24_000)
-
-    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
-        yield await self.synthesize(text)
-
-    async def warm_up(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
 
 
 async def test_server_killed_mid_reply_the_packaged_voice_speaks_the_rest(tmp_path: Path) -> None:

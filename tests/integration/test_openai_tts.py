@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from localvoice.audio.sinks import CollectingSink
 from localvoice.audio.wav import read_audio
 from localvoice.backends.tts.fallback import FallbackTTS
 from localvoice.backends.tts.openai_tts import OpenAiTTS
+from localvoice.backends.tts.whole_clip import WholeClipTTS
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config, OpenAiTTSConfig
 from localvoice.errors import BackendError, BackendUnavailableError, ConfigError
@@ -57,7 +57,7 @@ class TimedSink(CollectingSink):
         return super().enqueue(clip)
 
 
-class NoteTTS:
+class NoteTTS(WholeClipTTS):
     """The stand-in for the packaged voice: a 16 kHz tone, and a record of what it said."""
 
     def __init__(self) -> None:
@@ -66,15 +66,6 @@ class NoteTTS:
     async def synthesize(self, text: str) -> AudioClip:
         self.said.append(text)
         return AudioClip(np.full(800 * len(text), 1000, np.int16), 16_000)
-
-    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
-        yield await self.synthesize(text)
-
-    async def warm_up(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
 
 
 def test_the_fake_speaks_the_protocol_the_official_client_reads(openai_audio: FakeOpenAiAudio) -> None:

@@ -22,17 +22,18 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import soundfile as sf
+
+from localvoice.bench.fake_server import ThreadedFakeServer
 
 V2_LANGUAGES = {"auto", "auto_yue", "en", "zh", "ja", "yue", "ko", "all_zh", "all_ja", "all_yue", "all_ko"}
 V1_LANGUAGES = {"zh", "en", "ja", "中文", "英文", "日文", "ZH", "EN", "JA"}
@@ -70,7 +71,7 @@ def wav_header(rate_hz: int, data_bytes: int) -> bytes:
     )
 
 
-class FakeGptSovits:
+class FakeGptSovits(ThreadedFakeServer):
     def __init__(self, sample_rate_hz: int = 32_000) -> None:
         self.sample_rate_hz = sample_rate_hz
         self.seconds_per_char = 0.12
@@ -84,43 +85,10 @@ class FakeGptSovits:
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, body or query)
         self.gpt_weights = ""
         self.sovits_weights = ""
-        self.dead = threading.Event()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Handler)
 
     def tts_bodies(self) -> list[dict[str, Any]]:
         return [body for method, path, body in self.requests if path in ("/tts", "/") and method == "POST"]
-
-    def start(self) -> FakeGptSovits:
-        self._thread.start()
-        return self
-
-    def kill(self) -> None:
-        """Stop listening at once, like a killed process (streams in flight drop)."""
-        if not self.dead.is_set():
-            self.dead.set()
-            threading.Thread(target=self._server.shutdown, daemon=True).start()
-            self._server.socket.close()
-
-    def close(self) -> None:
-        self.dead.set()
-        with contextlib.suppress(OSError):
-            self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeGptSovits:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def reference_problem(path: str) -> str | None:

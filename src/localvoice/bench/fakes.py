@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from localvoice.backends.tts.whole_clip import WholeClipTTS
 from localvoice.events import AudioClip, Message, Transcript
 
 THREE_SENTENCES = "好的，我来说三点。第一，早点睡觉，别熬夜。第二，每天走路半小时，心情会好很多。"
@@ -39,7 +40,7 @@ class InstantLLM:
         return None
 
 
-class InstantTTS:
+class InstantTTS(WholeClipTTS):
     """Returns a tone at once; its length follows the text like speech (``seconds_per_char``).
 
     The tone is computed once and sliced, so the fake's own cost stays out of the overhead numbers.
@@ -56,15 +57,6 @@ class InstantTTS:
     async def synthesize(self, text: str) -> AudioClip:
         length = max(1, round(len(text) * self.seconds_per_char * self.sample_rate_hz))
         return AudioClip(self._tone[:length], self.sample_rate_hz)
-
-    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
-        yield await self.synthesize(text)
-
-    async def warm_up(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
 
 
 @dataclass

