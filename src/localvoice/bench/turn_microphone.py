@@ -17,6 +17,7 @@ import numpy as np
 from localvoice.audio.echo import EchoCancellation
 from localvoice.audio.resample import resample
 from localvoice.audio.sinks import PacedSink
+from localvoice.bench.echo_path import EchoPath
 from localvoice.bench.speech_bounds import speech_bounds
 from localvoice.bench.turn_scenarios import Say
 from localvoice.clock import Clock
@@ -62,8 +63,11 @@ class ScriptedMicrophone:
         clock: Clock,
         block_ms: int = 20,
         noise_dbfs: float | None = ROOM_NOISE_DBFS,
+        echo: EchoPath | None = None,
     ) -> None:
+        """``echo``: the speaker heard back, as on a laptop without headphones (None: a headset)."""
         self._steps = list(steps)
+        self._echo = echo
         self._audio = {name: trimmed(clip) for name, clip in clips.items()}
         self._clock = clock
         self._block = INPUT_RATE_HZ * block_ms // 1000
@@ -125,6 +129,8 @@ class ScriptedMicrophone:
             mixed = np.zeros(self._block)
             if self._noise is not None:
                 mixed += self._rng.standard_normal(self._block) * self._noise
+            if self._echo is not None:
+                mixed += self._echo.mix(at, self._block)
             if speaking is not None:
                 part = speaking[offset : offset + self._block]
                 mixed[: len(part)] += part
@@ -143,8 +149,7 @@ class ScriptedMicrophone:
 class SpeakerReference:
     """The echo canceller as ``localvoice chat`` runs it in full-duplex, fed what the ``PacedSink``
     played as its reference: each microphone block first hands over the blocks played since the last
-    (at most one block late). Here the microphone hears no echo at all, as with a headset, so whatever
-    the canceller does to the user's words over a reply is its double-talk handling alone."""
+    (at most one block late). The microphone hears that playback back through an ``EchoPath``."""
 
     def __init__(self, canceller: EchoCancellation, sink: PacedSink) -> None:
         self._canceller = canceller

@@ -22,6 +22,7 @@ from typing import Any
 from localvoice.audio.echo import available as echo_available
 from localvoice.audio.echo import make_echo_canceller
 from localvoice.audio.sinks import PacedSink
+from localvoice.bench.echo_path import EchoPath
 from localvoice.bench.machine import OtherLoad
 from localvoice.bench.result import ScenarioResult
 from localvoice.bench.turn_microphone import ScriptedMicrophone, SpeakerReference
@@ -166,7 +167,9 @@ async def _one_scenario(
     _set_reply_tokens(session, LONG_REPLY_TOKENS if scenario.long_reply else SHORT_REPLY_TOKENS)
     clock = MonotonicClock()
     sink = PacedSink(clock, OUTPUT_RATE_HZ)
-    mic = ScriptedMicrophone(scenario.steps, clips, clock)
+    # Full-duplex is the mode for loudspeakers: the microphone hears the reply back, as on a laptop.
+    speaker_echo = EchoPath(sink, clock.now()) if echo else None
+    mic = ScriptedMicrophone(scenario.steps, clips, clock, echo=speaker_echo)
     seen: list[tuple[float, ConversationEvent]] = []
 
     def record(event: ConversationEvent) -> None:
