@@ -65,13 +65,17 @@ def test_not_only_a_stop(text: str) -> None:
         "。",
         "Oh, thank you.",
         "谢谢！",
+        "And.",  # Whisper's word for a lone 嗯 over a story (bench, 15:43)
+        "Um,",
     ],
 )
 def test_backchannels(text: str) -> None:
     assert is_backchannel(text)
 
 
-@pytest.mark.parametrize("text", ["嗯，我想问一下", "好的，那明天呢？", "OK, what about tomorrow?", "停"])
+@pytest.mark.parametrize(
+    "text", ["嗯，我想问一下", "好的，那明天呢？", "OK, what about tomorrow?", "停", "And then?"]
+)
 def test_words_that_are_more_than_a_backchannel(text: str) -> None:
     assert not is_backchannel(text)
 

@@ -148,6 +148,14 @@ _BACKCHANNELS: Final = frozenset(
         "thankyou",
         "ohthankyou",
         "thanks",
+        # ... and a lone "嗯" as a filler word (bench zh_backchannel, 15:43: "And", which then cut the
+        # story and was answered). Alone, none of these asks anything.
+        "and",
+        "um",
+        "uh",
+        "uhm",
+        "oh",
+        "ah",
         "谢谢",
         "谢谢你",
     }
