@@ -49,7 +49,7 @@ from localvoice.events import (
     SpeechStarted,
     Transcript,
 )
-from localvoice.protocols import ASR, AudioSource
+from localvoice.protocols import ASR, AudioSource, CaptureTimes
 from localvoice.text.turn_end import is_backchannel, is_stop_command
 from localvoice.user_turn import TurnRules, UserTurn
 
@@ -161,7 +161,8 @@ class LiveLoop:
     # ---- audio in ----
 
     def _on_block(self, block: Pcm) -> None:
-        cleaned = self._echo.process_capture(block)
+        captured_at = self._source.last_block_at_s if isinstance(self._source, CaptureTimes) else None
+        cleaned = self._echo.process_capture(block, captured_at)
         self._audio_s += len(cleaned) / INPUT_RATE_HZ
         self.level_dbfs = _level_dbfs(cleaned)
         if not self._hearing():

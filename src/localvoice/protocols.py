@@ -106,6 +106,20 @@ class AudioSource(Protocol):
 
 
 @runtime_checkable
+class CaptureTimes(Protocol):
+    """A source that knows when its latest block was captured, on the conversation's clock.
+
+    The echo canceller lines the speaker's reference up with the microphone by these times, so a
+    reader that falls behind (blocks waiting in a queue) does not shift the two apart.
+    """
+
+    @property
+    def last_block_at_s(self) -> float | None:
+        """Clock time the first sample of the block last yielded was captured (None: unknown)."""
+        ...
+
+
+@runtime_checkable
 class AudioSink(Protocol):
     """Speaker-like output that plays queued clips strictly in order."""
 

@@ -11,6 +11,7 @@ import contextlib
 import importlib.abc
 import io
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +63,19 @@ async def scenario_capture(out: str, samples: int, **options: Any) -> dict[str, 
 
     source = SoundDeviceSource(None, max_queued_blocks=100_000, **options)
     blocks = []
+    times: list[float] = []
     async for block in source.stream_frames():
         assert len(block) == source.block_samples
+        assert source.last_block_at_s is not None and source.last_block_at_s <= time.monotonic()
+        times.append(source.last_block_at_s)
         blocks.append(block)
         if sum(map(len, blocks)) >= samples:
             break
     await source.aclose()
     np.save(out, np.concatenate(blocks))
+    # Each block is stamped with its capture time (the echo canceller pairs it with the speaker's
+    # output by that time); ALSA's file device is not paced, so the spacing is not checked here.
+    assert len(times) == len(blocks)
     return {"rate": source.device_rate_hz, "channels": source.channels, "dropped": source.dropped_blocks}
 
 
@@ -76,12 +83,21 @@ async def scenario_play(clips: list[str], clip_rate_hz: int, **options: Any) -> 
     from localvoice.audio.devices import SoundDeviceSink
     from localvoice.events import AudioClip
 
+    started = time.monotonic()
     reference: list[Int16] = []
-    sink = SoundDeviceSink(None, clip_rate_hz, on_played=reference.append, **options)
+    heard_at: list[float] = []
+
+    def on_played(block: Int16, at_s: float) -> None:
+        reference.append(block)
+        heard_at.append(at_s)
+
+    sink = SoundDeviceSink(None, clip_rate_hz, on_played=on_played, **options)
     futures = [sink.enqueue(AudioClip(np.load(path), clip_rate_hz)) for path in clips]
     played = [await future for future in futures]
     await sink.drain()
     await sink.aclose()
+    # Each block comes with when it will be heard (not checked further: the file device is not paced).
+    assert len(heard_at) == len(reference) and heard_at[0] >= started
     heard = np.concatenate(reference)
     nonzero = np.flatnonzero(heard)
     heard = heard[nonzero[0] : nonzero[-1] + 1]

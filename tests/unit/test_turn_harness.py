@@ -166,7 +166,7 @@ def test_a_misheard_last_word_is_lost_speech_not_an_answer_half_way() -> None:
     assert (verdict.premature, verdict.lost) == (0, 1) and not verdict.ok
 
 
-async def test_the_echo_reference_is_what_the_sink_played_at_16_khz() -> None:
+async def test_the_echo_reference_is_what_the_sink_played_at_16_khz_with_its_start_time() -> None:
     from localvoice.audio.sinks import PacedSink, PlayedBlock
     from localvoice.bench.turn_microphone import SpeakerReference
 
@@ -174,20 +174,23 @@ async def test_the_echo_reference_is_what_the_sink_played_at_16_khz() -> None:
         active = True
 
         def __init__(self) -> None:
-            self.reference: list[int] = []
+            self.reference: list[tuple[int, float | None]] = []
+            self.captured_at: list[float | None] = []
 
-        def push_playback(self, pcm: np.ndarray) -> None:
-            self.reference.append(len(pcm))
+        def push_playback(self, pcm: np.ndarray, at_s: float | None = None) -> None:
+            self.reference.append((len(pcm), at_s))
 
-        def process_capture(self, pcm: np.ndarray) -> np.ndarray:
+        def process_capture(self, pcm: np.ndarray, at_s: float | None = None) -> np.ndarray:
+            self.captured_at.append(at_s)
             return pcm
 
     canceller = Recording()
     sink = PacedSink(VirtualClock(), 24_000)
     echo = SpeakerReference(canceller, sink)
     sink.played.append(PlayedBlock(0.0, 0, np.ones(480, dtype=np.int16)))
-    echo.process_capture(np.zeros(320, dtype=np.int16))
-    echo.process_capture(np.zeros(320, dtype=np.int16))  # nothing new played: nothing pushed twice
-    sink.played.append(PlayedBlock(0.02, 0, np.ones(480, dtype=np.int16)))
-    echo.process_capture(np.zeros(320, dtype=np.int16))
-    assert canceller.reference == [320, 320]
+    echo.process_capture(np.zeros(320, dtype=np.int16), 0.0)
+    echo.process_capture(np.zeros(320, dtype=np.int16), 0.02)  # nothing new played: nothing pushed twice
+    sink.played.append(PlayedBlock(0.023, 0, np.ones(480, dtype=np.int16)))
+    echo.process_capture(np.zeros(320, dtype=np.int16), 0.04)
+    assert canceller.reference == [(320, 0.0), (320, 0.023)]  # when each block began to play
+    assert canceller.captured_at == [0.0, 0.02, 0.04]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -106,7 +107,9 @@ class SoundDeviceSource:
     """Microphone as 16 kHz mono int16 blocks of ``block_ms``.
 
     Blocks wait in a bounded queue; if the loop falls behind, the oldest are dropped and counted in
-    ``dropped_blocks`` (stale audio is worth less than current audio in a conversation).
+    ``dropped_blocks`` (stale audio is worth less than current audio in a conversation). Each block
+    yielded comes with the ``time.monotonic()`` its first sample was captured, in ``last_block_at_s``
+    (implements ``protocols.CaptureTimes``), for the echo canceller.
     """
 
     def __init__(
@@ -122,11 +125,14 @@ class SoundDeviceSource:
         self.block_samples = INPUT_RATE_HZ * block_ms // 1000
         self.dropped_blocks = 0
         self.overflows = 0  # PortAudio reported lost input
+        self.last_block_at_s: float | None = None
         self._sd = load_sounddevice()
         self.device_rate_hz = device_rate_hz or _default_rate(self._sd, device, "input")
         self.channels = channels or _pick_channels(self._sd, device, "input", self.device_rate_hz)
         self._device_block = max(1, self.device_rate_hz * block_ms // 1000)
-        self._queue: asyncio.Queue[np.ndarray[Any, Any] | None] = asyncio.Queue(max_queued_blocks)
+        self._queue: asyncio.Queue[tuple[np.ndarray[Any, Any], float] | None] = asyncio.Queue(
+            max_queued_blocks
+        )
         self._stream: Any = None
         self._closed = False
 
@@ -135,11 +141,12 @@ class SoundDeviceSource:
         resampler = StreamResampler(self.device_rate_hz, INPUT_RATE_HZ)
         pending = np.zeros(0, dtype=np.int16)
 
-        def callback(indata: np.ndarray[Any, Any], frames: int, time: Any, status: Any) -> None:
+        def callback(indata: np.ndarray[Any, Any], frames: int, times: Any, status: Any) -> None:
             if status.input_overflow:
                 self.overflows += 1
+            age = _stream_delta(times.currentTime, times.inputBufferAdcTime, frames / self.device_rate_hz)
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
-                loop.call_soon_threadsafe(self._push, indata.copy())
+                loop.call_soon_threadsafe(self._push, (indata.copy(), time.monotonic() - age))
 
         self._stream = _open(
             self._sd.InputStream,
@@ -153,13 +160,18 @@ class SoundDeviceSource:
         )
         try:
             while not self._closed:
-                block = await self._queue.get()
-                if block is None:
+                item = await self._queue.get()
+                if item is None:
                     break
+                block, captured_at = item
+                # Re-anchored on every device block, so a dropped one cannot shift later times.
+                pending_at = captured_at - len(pending) / INPUT_RATE_HZ
                 pending = np.concatenate([pending, resampler.process(_downmix(block))])
                 while len(pending) >= self.block_samples:
+                    self.last_block_at_s = pending_at
                     yield pending[: self.block_samples]
                     pending = pending[self.block_samples :]
+                    pending_at += self.block_samples / INPUT_RATE_HZ
         finally:
             await self._close_stream()
 
@@ -169,7 +181,7 @@ class SoundDeviceSource:
             self._queue.put_nowait(None)
         await self._close_stream()
 
-    def _push(self, block: np.ndarray[Any, Any]) -> None:
+    def _push(self, block: tuple[np.ndarray[Any, Any], float]) -> None:
         if self._closed:
             return
         if self._queue.full():
@@ -199,8 +211,9 @@ class SoundDeviceSink:
     plus the device's own buffer (``latency_s``). Futures count samples handed to the device.
 
     ``playback_reference``, when set, is called *on the audio thread* with every block handed to the
-    device (silence included, so it stays time-aligned), resampled to 16 kHz mono: the echo
-    canceller's reference. It must be quick and thread-safe.
+    device (silence included, so it stays time-aligned), resampled to 16 kHz mono, and the
+    ``time.monotonic()`` at which it will be heard: the echo canceller's reference. It must be quick
+    and thread-safe.
     """
 
     def __init__(
@@ -211,7 +224,7 @@ class SoundDeviceSink:
         block_ms: int = 20,
         device_rate_hz: int | None = None,
         channels: int | None = None,
-        on_played: Callable[[Pcm], None] | None = None,
+        on_played: Callable[[Pcm, float], None] | None = None,
     ) -> None:
         self.device = device
         self.sample_rate_hz = sample_rate_hz
@@ -286,7 +299,7 @@ class SoundDeviceSink:
             callback=self._callback,
         )
 
-    def _callback(self, outdata: np.ndarray[Any, Any], frames: int, time: Any, status: Any) -> None:
+    def _callback(self, outdata: np.ndarray[Any, Any], frames: int, times: Any, status: Any) -> None:
         block = np.zeros(frames, dtype=np.int16)
         finished: list[_Queued] = []
         filled = 0
@@ -308,7 +321,15 @@ class SoundDeviceSink:
         if reference is not None:
             resampled = self._reference.process(block)
             if len(resampled):
-                reference(resampled)
+                ahead = _stream_delta(times.outputBufferDacTime, times.currentTime, self.latency_s)
+                reference(resampled, time.monotonic() + ahead)
+
+
+def _stream_delta(later: float, earlier: float, fallback_s: float) -> float:
+    """``later - earlier`` on PortAudio's stream clock, or ``fallback_s`` where the host leaves those
+    times unset or implausible (some report zeros)."""
+    delta = float(later) - float(earlier)
+    return delta if 0.0 < delta < 1.0 else fallback_s
 
 
 def _resolve_all(items: list[_Queued]) -> None:

@@ -7,11 +7,17 @@ class accepts blocks of any length and frames them itself.
 Timing contract (the one thing that makes or breaks AEC3):
 
 - Call ``push_playback`` with each block *as it is handed to the speaker* (from the output callback
-  or the writer that feeds it), at the capture rate. It only queues the block: it is cheap and safe to
-  call from another thread than ``process_capture``.
+  or the writer that feeds it), at the capture rate. It only stores the block: it is cheap and safe
+  to call from another thread than ``process_capture``.
 - Call ``process_capture`` with each microphone block as it arrives. Before each 10 ms capture frame
-  it feeds AEC3 the playback frames that were pushed before it, so the reference always reaches AEC3
-  before the echo it explains (fed the other way round AEC3 removes only 1-6 dB).
+  it feeds AEC3 the playback that goes with it, so the reference always reaches AEC3 before the echo
+  it explains (fed the other way round AEC3 removes only 1-6 dB).
+- Give both calls ``at_s`` (the clock time the block's first sample reached the speaker, or was
+  captured) wherever the device tells it. Each capture frame is then paired with what was playing at
+  that moment (``ReferenceTimeline``), however late either call comes. Without times, playback frames
+  queue and are fed before the captures that follow their push. That slides whenever the two sides
+  run unevenly: measured in ``bench turn_taking``, a reader that fell behind put the reference 0.5 s
+  ahead of its echo and 45 dB of cancellation fell to 1-8 dB, the residue heard as speech.
 - AEC3 finds echo delays by itself up to roughly 480 ms. On a system whose output latency is longer
   (Bluetooth, large buffers), set ``reference_delay_ms`` to about the known excess: the reference is
   then held back by that much capture time before AEC3 sees it. Keep it below the real delay: a
@@ -31,6 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from localvoice.audio.echo_timeline import ReferenceTimeline
 from localvoice.errors import BadInputError, MissingExtraError
 from localvoice.events import INPUT_RATE_HZ, Pcm
 
@@ -46,9 +53,9 @@ class EchoCancellation(Protocol):
     @property
     def active(self) -> bool: ...
 
-    def push_playback(self, pcm: Pcm) -> None: ...
+    def push_playback(self, pcm: Pcm, at_s: float | None = None) -> None: ...
 
-    def process_capture(self, pcm: Pcm) -> Pcm: ...
+    def process_capture(self, pcm: Pcm, at_s: float | None = None) -> Pcm: ...
 
 
 @cache
@@ -115,13 +122,20 @@ class EchoCanceller:
         # (capture frame index at push time, frame): a frame is due once capture passed index + delay.
         self._playback: deque[tuple[int, Pcm]] = deque()
         self._max_queued = int(MAX_QUEUED_PLAYBACK_S * 1000 / FRAME_MS) + self._delay_frames
+        self._timeline = ReferenceTimeline(sample_rate_hz, MAX_QUEUED_PLAYBACK_S + reference_delay_ms / 1000)
         self._capture_rest = np.zeros(0, dtype=np.int16)
         self._captured_frames = 0
 
-    def push_playback(self, pcm: Pcm) -> None:
-        """Queue what goes to the speaker now, at ``sample_rate_hz``, as the echo reference."""
+    def push_playback(self, pcm: Pcm, at_s: float | None = None) -> None:
+        """Store what goes to the speaker now, at ``sample_rate_hz``, as the echo reference.
+
+        ``at_s``: clock time its first sample reaches the speaker (see the timing contract).
+        """
         pcm = _check_pcm(pcm, "playback")
         with self._lock:
+            if at_s is not None:
+                self._timeline.lay(pcm, at_s + self.reference_delay_ms / 1000)
+                return
             data = np.concatenate((self._playback_rest, pcm)) if len(self._playback_rest) else pcm
             whole = len(data) - len(data) % self.frame_samples
             for start in range(0, whole, self.frame_samples):
@@ -130,19 +144,25 @@ class EchoCanceller:
             while len(self._playback) > self._max_queued:
                 self._playback.popleft()
 
-    def process_capture(self, pcm: Pcm) -> Pcm:
+    def process_capture(self, pcm: Pcm, at_s: float | None = None) -> Pcm:
         """Return the microphone audio with the speaker's echo removed.
 
-        The result holds every complete 10 ms frame available so far; the samples of an unfinished
-        frame wait for the next call (so the result may be up to 10 ms shorter or longer than ``pcm``).
+        ``at_s``: clock time its first sample was captured (see the timing contract). The result holds
+        every complete 10 ms frame available so far; the samples of an unfinished frame wait for the
+        next call (so the result may be up to 10 ms shorter or longer than ``pcm``).
         """
         pcm = _check_pcm(pcm, "capture")
-        data = np.concatenate((self._capture_rest, pcm)) if len(self._capture_rest) else pcm
+        rest = len(self._capture_rest)
+        data = np.concatenate((self._capture_rest, pcm)) if rest else pcm
+        first_at = None if at_s is None else at_s - rest / self.sample_rate_hz
         whole = len(data) - len(data) % self.frame_samples
         out = np.empty(whole, dtype=np.int16)
         out_view = memoryview(self._capture_buf).cast("h")
         for start in range(0, whole, self.frame_samples):
-            self._feed_due_playback()
+            if first_at is not None and self._timeline.used:
+                self._feed_playback_at(first_at + start / self.sample_rate_hz)
+            else:
+                self._feed_due_playback()
             self._capture_buf[:] = data[start : start + self.frame_samples].tobytes()
             self._apm.process_stream(self._capture_frame)
             out[start : start + self.frame_samples] = out_view
@@ -154,6 +174,13 @@ class EchoCanceller:
     def pending_capture_samples(self) -> int:
         """Microphone samples held back until their 10 ms frame is complete."""
         return len(self._capture_rest)
+
+    def _feed_playback_at(self, capture_at: float) -> None:
+        """One reference frame, exactly what played while this capture frame was recorded."""
+        with self._lock:
+            frame = self._timeline.take(capture_at, self.frame_samples)
+        self._render_buf[:] = frame.tobytes()
+        self._apm.process_reverse_stream(self._render_frame)
 
     def _feed_due_playback(self) -> None:
         due: list[Pcm] = []
@@ -173,10 +200,10 @@ class NullEchoCanceller:
     def __init__(self, sample_rate_hz: int = INPUT_RATE_HZ) -> None:
         self.sample_rate_hz = sample_rate_hz
 
-    def push_playback(self, pcm: Pcm) -> None:
+    def push_playback(self, pcm: Pcm, at_s: float | None = None) -> None:
         _check_pcm(pcm, "playback")
 
-    def process_capture(self, pcm: Pcm) -> Pcm:
+    def process_capture(self, pcm: Pcm, at_s: float | None = None) -> Pcm:
         return _check_pcm(pcm, "capture")
 
 

@@ -77,6 +77,7 @@ class ScriptedMicrophone:
         self.reply_audio_at: list[float] = []  # clock time of each ReplyAudioStarted, in order
         self.thinking_at: list[float] = []
         self.started_s: float | None = None
+        self.last_block_at_s: float | None = None  # implements ``protocols.CaptureTimes``
         self._closed = False
 
     @property
@@ -140,6 +141,7 @@ class ScriptedMicrophone:
             block = np.clip(np.round(mixed), -32768, 32767).astype(np.int16)
             position += self._block
             await self._clock.sleep(start + position / INPUT_RATE_HZ - self._clock.now())
+            self.last_block_at_s = at
             yield block
 
     async def aclose(self) -> None:
@@ -148,8 +150,9 @@ class ScriptedMicrophone:
 
 class SpeakerReference:
     """The echo canceller as ``localvoice chat`` runs it in full-duplex, fed what the ``PacedSink``
-    played as its reference: each microphone block first hands over the blocks played since the last
-    (at most one block late). The microphone hears that playback back through an ``EchoPath``."""
+    played as its reference, each block with the clock time it started: each microphone block first
+    hands over the blocks played since the last. The microphone hears that playback back through an
+    ``EchoPath``."""
 
     def __init__(self, canceller: EchoCancellation, sink: PacedSink) -> None:
         self._canceller = canceller
@@ -160,12 +163,13 @@ class SpeakerReference:
     def active(self) -> bool:
         return self._canceller.active
 
-    def push_playback(self, pcm: Pcm) -> None:
-        self._canceller.push_playback(pcm)
+    def push_playback(self, pcm: Pcm, at_s: float | None = None) -> None:
+        self._canceller.push_playback(pcm, at_s)
 
-    def process_capture(self, pcm: Pcm) -> Pcm:
+    def process_capture(self, pcm: Pcm, at_s: float | None = None) -> Pcm:
         played = self._sink.played
         for block in played[self._pushed :]:
-            self._canceller.push_playback(resample(block.samples, self._sink.sample_rate_hz, INPUT_RATE_HZ))
+            samples = resample(block.samples, self._sink.sample_rate_hz, INPUT_RATE_HZ)
+            self._canceller.push_playback(samples, block.start_s)
         self._pushed = len(played)
-        return self._canceller.process_capture(pcm)
+        return self._canceller.process_capture(pcm, at_s)

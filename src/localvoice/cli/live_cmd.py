@@ -49,8 +49,8 @@ async def run_live(args: argparse.Namespace, config: Config) -> int:
         mode = "half-duplex"
     loop = asyncio.get_running_loop()
 
-    def reference(block: Pcm) -> None:  # called on the audio thread
-        loop.call_soon_threadsafe(echo.push_playback, block.copy())
+    def reference(block: Pcm, at_s: float) -> None:  # called on the audio thread
+        loop.call_soon_threadsafe(echo.push_playback, block.copy(), at_s)
 
     source = SoundDeviceSource(input_device, config.audio.block_ms)
     sink = SoundDeviceSink(
