@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from localvoice.audio.resample import StreamResampler, resample
+from localvoice.audio.sample_clock import SampleClock
 from localvoice.errors import AudioDeviceError, MissingExtraError
 from localvoice.events import INPUT_RATE_HZ, OUTPUT_RATE_HZ, AudioClip, Pcm
 
@@ -139,6 +140,7 @@ class SoundDeviceSource:
     async def stream_frames(self) -> AsyncIterator[Pcm]:
         loop = asyncio.get_running_loop()
         resampler = StreamResampler(self.device_rate_hz, INPUT_RATE_HZ)
+        capture_clock = SampleClock(INPUT_RATE_HZ)
         pending = np.zeros(0, dtype=np.int16)
 
         def callback(indata: np.ndarray[Any, Any], frames: int, times: Any, status: Any) -> None:
@@ -164,9 +166,9 @@ class SoundDeviceSource:
                 if item is None:
                     break
                 block, captured_at = item
-                # Re-anchored on every device block, so a dropped one cannot shift later times.
-                pending_at = captured_at - len(pending) / INPUT_RATE_HZ
-                pending = np.concatenate([pending, resampler.process(_downmix(block))])
+                fresh = resampler.process(_downmix(block))
+                pending_at = capture_clock.stamp(captured_at, len(fresh)) - len(pending) / INPUT_RATE_HZ
+                pending = np.concatenate([pending, fresh])
                 while len(pending) >= self.block_samples:
                     self.last_block_at_s = pending_at
                     yield pending[: self.block_samples]
@@ -235,6 +237,7 @@ class SoundDeviceSink:
         self.channels = channels or _pick_channels(self._sd, device, "output", self.device_rate_hz)
         self._device_block = max(1, self.device_rate_hz * block_ms // 1000)
         self._reference = StreamResampler(self.device_rate_hz, INPUT_RATE_HZ)
+        self._reference_clock = SampleClock(INPUT_RATE_HZ)
         self._lock = threading.Lock()
         self._queue: deque[_Queued] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -322,7 +325,7 @@ class SoundDeviceSink:
             resampled = self._reference.process(block)
             if len(resampled):
                 ahead = _stream_delta(times.outputBufferDacTime, times.currentTime, self.latency_s)
-                reference(resampled, time.monotonic() + ahead)
+                reference(resampled, self._reference_clock.stamp(time.monotonic() + ahead, len(resampled)))
 
 
 def _stream_delta(later: float, earlier: float, fallback_s: float) -> float:
