@@ -163,14 +163,21 @@ class LiveLoop:
     def _on_block(self, block: Pcm) -> None:
         captured_at = self._source.last_block_at_s if isinstance(self._source, CaptureTimes) else None
         cleaned = self._echo.process_capture(block, captured_at)
+        # The VAD listens to the fully cleaned audio; the recogniser gets the words unducked.
+        words = self._echo.words_audio()
+        if words is None:
+            words = cleaned
         self._audio_s += len(cleaned) / INPUT_RATE_HZ
         self.level_dbfs = _level_dbfs(cleaned)
         if not self._hearing():
             # Muted while speaking (half-duplex) or key released (push-to-talk): feed silence so the
             # segmenter closes any utterance in progress instead of freezing mid-word.
-            cleaned = cleaned * 0
-        self._remember(cleaned)
-        for event in self._segmenter.push(cleaned):
+            cleaned, words = cleaned * 0, words * 0
+        self._remember(words)
+        self._segmenter.over_echo = (
+            self._echo.active and self._conversation.state is ConversationState.SPEAKING
+        )
+        for event in self._segmenter.push(cleaned, words):
             self._on_segment(event)
         self._maybe_guess_language()
         due = self._interrupt_due

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from localvoice.audio.segmenter import (
+    PRE_ROLL_OVER_ECHO_MS,
     Segmenter,
     SegmentEvent,
     SpeechResumed,
@@ -118,6 +119,38 @@ def test_utterance_audio_starts_pre_roll_before_onset() -> None:
     assert len(utterance.audio.samples) == speech_end + tail - first_sample
     expected = ramp(speech_end + tail)[first_sample:]
     assert np.array_equal(utterance.audio.samples, expected)
+
+
+@pytest.mark.parametrize("block", [FRAME, 320, 700])
+def test_the_vad_hears_one_stream_and_the_utterance_is_cut_from_the_words_stream(block: int) -> None:
+    onset_frame = 20
+    probs = [SILENCE] * onset_frame + [SPEECH] * 30 + [SILENCE] * 30
+    vad = ScriptedVAD(probs)
+    segmenter = Segmenter(vad, VADConfig())
+    heard = np.zeros(len(probs) * FRAME, dtype=np.int16)  # what the VAD gets (its script decides)
+    words = ramp(len(heard))
+    events: list[SegmentEvent] = []
+    for start in range(0, len(heard), block):
+        events.extend(segmenter.push(heard[start : start + block], words[start : start + block]))
+    [utterance] = ended(events)
+    first_sample = onset_frame * FRAME - 300 * RATE // 1000
+    assert np.array_equal(
+        utterance.audio.samples, words[first_sample : first_sample + len(utterance.audio.samples)]
+    )
+    with pytest.raises(BadInputError, match="match the block"):
+        segmenter.push(heard[:320], words[:300])
+
+
+def test_over_echo_the_utterance_reaches_further_back() -> None:
+    # AEC3 ducks the first syllables over a reply, so the VAD confirms the onset late.
+    onset_frame = 40
+    probs = [SILENCE] * onset_frame + [SPEECH] * 30 + [SILENCE] * 30
+    segmenter = Segmenter(ScriptedVAD(probs), VADConfig())
+    segmenter.over_echo = True
+    audio = ramp(len(probs) * FRAME)
+    [utterance] = ended(segmenter.push(audio))
+    first_sample = onset_frame * FRAME - PRE_ROLL_OVER_ECHO_MS * RATE // 1000
+    assert int(utterance.audio.samples[0]) == first_sample
 
 
 def test_pre_roll_is_clamped_at_stream_start() -> None:

@@ -184,6 +184,9 @@ async def test_the_echo_reference_is_what_the_sink_played_at_16_khz_with_its_sta
             self.captured_at.append(at_s)
             return pcm
 
+        def words_audio(self) -> None:
+            return None
+
     canceller = Recording()
     sink = PacedSink(VirtualClock(), 24_000)
     echo = SpeakerReference(canceller, sink)

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from localvoice.audio.echo_timeline import ReferenceTimeline
+from localvoice.audio.linear_echo import LinearEchoFilter
 from localvoice.errors import BadInputError, MissingExtraError
 from localvoice.events import INPUT_RATE_HZ, Pcm
 
@@ -56,6 +57,11 @@ class EchoCancellation(Protocol):
     def push_playback(self, pcm: Pcm, at_s: float | None = None) -> None: ...
 
     def process_capture(self, pcm: Pcm, at_s: float | None = None) -> Pcm: ...
+
+    def words_audio(self) -> Pcm | None:
+        """The stretch the last ``process_capture`` returned, for the recogniser: echo subtracted,
+        nothing ducked (``LinearEchoFilter``). None: the same as what it returned."""
+        ...
 
 
 @cache
@@ -125,6 +131,12 @@ class EchoCanceller:
         self._timeline = ReferenceTimeline(sample_rate_hz, MAX_QUEUED_PLAYBACK_S + reference_delay_ms / 1000)
         self._capture_rest = np.zeros(0, dtype=np.int16)
         self._captured_frames = 0
+        self._linear = LinearEchoFilter(self.frame_samples)
+        # Reference frames fed to AEC3, each waiting for the capture frame the linear filter pairs it
+        # with (one each when timed; untimed, as many as the pushes brought, the oldest dropped).
+        self._for_linear: deque[Pcm] = deque(maxlen=int(MAX_QUEUED_PLAYBACK_S * 1000 / FRAME_MS))
+        self._silence = np.zeros(self.frame_samples, dtype=np.int16)
+        self._words = np.zeros(0, dtype=np.int16)
 
     def push_playback(self, pcm: Pcm, at_s: float | None = None) -> None:
         """Store what goes to the speaker now, at ``sample_rate_hz``, as the echo reference.
@@ -157,18 +169,29 @@ class EchoCanceller:
         first_at = None if at_s is None else at_s - rest / self.sample_rate_hz
         whole = len(data) - len(data) % self.frame_samples
         out = np.empty(whole, dtype=np.int16)
+        words = np.empty(whole, dtype=np.int16)
         out_view = memoryview(self._capture_buf).cast("h")
         for start in range(0, whole, self.frame_samples):
             if first_at is not None and self._timeline.used:
                 self._feed_playback_at(first_at + start / self.sample_rate_hz)
             else:
                 self._feed_due_playback()
-            self._capture_buf[:] = data[start : start + self.frame_samples].tobytes()
+            captured = data[start : start + self.frame_samples]
+            self._capture_buf[:] = captured.tobytes()
             self._apm.process_stream(self._capture_frame)
-            out[start : start + self.frame_samples] = out_view
+            cleaned = out[start : start + self.frame_samples]
+            cleaned[:] = out_view
+            reference = self._for_linear.popleft() if self._for_linear else self._silence
+            words[start : start + self.frame_samples] = self._linear.process(
+                reference, captured, adapt=_mostly_echo(reference, captured, cleaned)
+            )
             self._captured_frames += 1
         self._capture_rest = data[whole:].copy()
+        self._words = words
         return out
+
+    def words_audio(self) -> Pcm:
+        return self._words
 
     @property
     def pending_capture_samples(self) -> int:
@@ -179,6 +202,7 @@ class EchoCanceller:
         """One reference frame, exactly what played while this capture frame was recorded."""
         with self._lock:
             frame = self._timeline.take(capture_at, self.frame_samples)
+        self._for_linear.append(frame)
         self._render_buf[:] = frame.tobytes()
         self._apm.process_reverse_stream(self._render_frame)
 
@@ -188,8 +212,20 @@ class EchoCanceller:
             while self._playback and self._playback[0][0] + self._delay_frames <= self._captured_frames:
                 due.append(self._playback.popleft()[1])
         for frame in due:
+            self._for_linear.append(frame)
             self._render_buf[:] = frame.tobytes()
             self._apm.process_reverse_stream(self._render_frame)
+
+
+def _level(pcm: Pcm) -> float:
+    return float(np.mean(pcm.astype(np.float64) ** 2))
+
+
+def _mostly_echo(reference: Pcm, captured: Pcm, cleaned: Pcm) -> bool:
+    """The speaker is playing and AEC3 removed at least 12 dB: train the linear filter on this frame
+    (never on the user's voice, which AEC3 lets through)."""
+    heard = _level(captured)
+    return _level(reference) > 1e2 and heard > 1e2 and _level(cleaned) < heard * 10 ** (-12 / 10)
 
 
 class NullEchoCanceller:
@@ -205,6 +241,9 @@ class NullEchoCanceller:
 
     def process_capture(self, pcm: Pcm, at_s: float | None = None) -> Pcm:
         return _check_pcm(pcm, "capture")
+
+    def words_audio(self) -> None:
+        return None
 
 
 def make_echo_canceller(

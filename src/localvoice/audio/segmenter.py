@@ -40,6 +40,10 @@ __all__ = [
 
 _DEFAULT_TAIL_MS = 200  # trailing silence kept on an utterance when tentative pauses are off
 _HYSTERESIS_GAP = 0.15
+# Pre-roll for speech that begins while the speaker plays through an echo canceller: AEC3 ducks the
+# first 0.1-0.4 s of it, so the VAD confirms the onset that much late (audio/linear_echo.py). The
+# clip, cut from the unducked words audio, reaches back far enough to keep the first syllable.
+PRE_ROLL_OVER_ECHO_MS = 700
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -83,6 +87,8 @@ class Segmenter:
         _check_durations(config)
         self._min_speech = self._samples(config.min_speech_ms)
         self._pre_roll = self._samples(config.pre_roll_ms)
+        self._pre_roll_over_echo = max(self._pre_roll, self._samples(PRE_ROLL_OVER_ECHO_MS))
+        self.over_echo = False  # see PRE_ROLL_OVER_ECHO_MS; set by whoever knows the speaker plays
         self._end_of_turn = self._samples(config.end_of_turn_ms)
         self._max_utterance = round(config.max_utterance_s * self._rate)
         tentative = self._samples(config.tentative_pause_ms)
@@ -92,9 +98,11 @@ class Segmenter:
         self._lookback = self._samples(config.short_sound_lookback_ms)
         # Frames kept while idle: enough to reach pre_roll_ms back from an onset confirmed later, and
         # back to a short sound just before it.
-        recent_frames = math.ceil((self._pre_roll + self._min_speech + self._lookback) / self._frame) + 2
+        reach = self._pre_roll_over_echo + self._min_speech + self._lookback
+        recent_frames = math.ceil(reach / self._frame) + 2
         self._recent: deque[Pcm] = deque(maxlen=recent_frames)
         self._pending = np.zeros(0, dtype=np.int16)
+        self._pending_words = np.zeros(0, dtype=np.int16)
         self._end = 0  # sample index just past the last frame scored
         self._phase: Literal["idle", "candidate", "speech"] = "idle"
         self._onset = 0
@@ -114,20 +122,32 @@ class Segmenter:
         """True while speech sounds right now: in an utterance and not in a pause within it."""
         return self._phase == "speech" and self._silence_start is None
 
-    def push(self, pcm: Pcm) -> list[SegmentEvent]:
-        """Take a block of any length; return the events it completed, in order."""
-        if pcm.ndim != 1 or pcm.dtype != np.int16:
-            raise BadInputError(
-                f"the segmenter takes mono int16 audio, got {pcm.dtype} with shape {pcm.shape}; "
-                "convert it to 16 kHz mono int16 first"
-            )
+    def push(self, pcm: Pcm, words: Pcm | None = None) -> list[SegmentEvent]:
+        """Take a block of any length; return the events it completed, in order.
+
+        ``words``: the same stretch as the recogniser should hear it (e.g. with echo subtracted but
+        nothing ducked); the VAD listens to ``pcm``, the utterances' audio is cut from ``words``.
+        """
+        for audio in (pcm, words if words is not None else pcm):
+            if audio.ndim != 1 or audio.dtype != np.int16:
+                raise BadInputError(
+                    f"the segmenter takes mono int16 audio, got {audio.dtype} with shape {audio.shape}; "
+                    "convert it to 16 kHz mono int16 first"
+                )
+        if words is not None and len(words) != len(pcm):
+            raise BadInputError(f"the words audio must match the block: {len(words)} vs {len(pcm)} samples")
         buffered = np.concatenate([self._pending, pcm]) if len(self._pending) else pcm
+        heard = buffered
+        if words is not None:
+            heard = np.concatenate([self._pending_words, words]) if len(self._pending_words) else words
         whole = len(buffered) - len(buffered) % self._frame
         events: list[SegmentEvent] = []
         for start in range(0, whole, self._frame):
             frame = buffered[start : start + self._frame]
-            events.extend(self._on_frame(frame, self._vad.speech_probability(frame)))
+            probability = self._vad.speech_probability(frame)
+            events.extend(self._on_frame(heard[start : start + self._frame], probability))
         self._pending = buffered[whole:].copy()
+        self._pending_words = heard[whole:].copy()
         return events
 
     def reset(self) -> None:
@@ -135,6 +155,7 @@ class Segmenter:
         self._vad.reset()
         self._end += len(self._pending)
         self._pending = np.zeros(0, dtype=np.int16)
+        self._pending_words = np.zeros(0, dtype=np.int16)
         self._recent.clear()
         self._short_sound = None
         self._to_idle()
@@ -188,12 +209,13 @@ class Segmenter:
         self._phase = "speech"
         self._utterance = list(self._recent)
         first = self._end - len(self._utterance) * self._frame
-        clip_start = self._onset - self._pre_roll
+        pre_roll = self._pre_roll_over_echo if self.over_echo else self._pre_roll
+        clip_start = self._onset - pre_roll
         short = self._short_sound
         if short is not None and self._onset - short <= self._lookback:
             # A word too short to start speech on its own ("Wait," 0.26 s) just before this onset
             # is part of the utterance: the ASR hears it, and the turn keeps it.
-            clip_start = min(clip_start, short - self._pre_roll)
+            clip_start = min(clip_start, short - pre_roll)
         self._short_sound = None
         self._clip_start = max(clip_start, first)
         while len(self._utterance) > 1 and first + self._frame <= self._clip_start:

@@ -173,3 +173,6 @@ class SpeakerReference:
             self._canceller.push_playback(samples, block.start_s)
         self._pushed = len(played)
         return self._canceller.process_capture(pcm, at_s)
+
+    def words_audio(self) -> Pcm | None:
+        return self._canceller.words_audio()
