@@ -28,7 +28,7 @@ def test_it_learns_the_echo_and_leaves_the_rest() -> None:
     voice = np.zeros(len(reference))
     voice[-8000:] = rng.standard_normal(8000) * 2000  # the user, over the last 0.5 s
     captured = echo + voice
-    linear = LinearEchoFilter(BLOCK)
+    linear = LinearEchoFilter(BLOCK, 16_000)
     out = []
     for start in range(0, len(reference), BLOCK):
         part = slice(start, start + BLOCK)
@@ -47,7 +47,7 @@ def test_it_learns_the_echo_and_leaves_the_rest() -> None:
 
 
 def test_without_a_reference_the_capture_passes_unchanged() -> None:
-    linear = LinearEchoFilter(BLOCK)
+    linear = LinearEchoFilter(BLOCK, 16_000)
     captured = (np.arange(BLOCK) * 50).astype(np.int16)
     silence = np.zeros(BLOCK, dtype=np.int16)
     for _ in range(5):

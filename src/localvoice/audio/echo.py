@@ -44,6 +44,8 @@ from localvoice.events import INPUT_RATE_HZ, Pcm
 
 FRAME_MS = 10
 SUPPORTED_RATES_HZ = (8_000, 16_000, 32_000, 48_000)
+# The words audio follows AEC3's output again this long after the speaker fell silent (1 s).
+_ECHO_FADES_FRAMES = 100
 # Playback queued while nobody reads the microphone is dropped beyond this, oldest first.
 MAX_QUEUED_PLAYBACK_S = 2.0
 
@@ -131,12 +133,13 @@ class EchoCanceller:
         self._timeline = ReferenceTimeline(sample_rate_hz, MAX_QUEUED_PLAYBACK_S + reference_delay_ms / 1000)
         self._capture_rest = np.zeros(0, dtype=np.int16)
         self._captured_frames = 0
-        self._linear = LinearEchoFilter(self.frame_samples)
+        self._linear = LinearEchoFilter(self.frame_samples, sample_rate_hz)
         # Reference frames fed to AEC3, each waiting for the capture frame the linear filter pairs it
         # with (one each when timed; untimed, as many as the pushes brought, the oldest dropped).
         self._for_linear: deque[Pcm] = deque(maxlen=int(MAX_QUEUED_PLAYBACK_S * 1000 / FRAME_MS))
         self._silence = np.zeros(self.frame_samples, dtype=np.int16)
         self._words = np.zeros(0, dtype=np.int16)
+        self._since_playback = _ECHO_FADES_FRAMES  # capture frames since the reference last sounded
 
     def push_playback(self, pcm: Pcm, at_s: float | None = None) -> None:
         """Store what goes to the speaker now, at ``sample_rate_hz``, as the echo reference.
@@ -182,8 +185,15 @@ class EchoCanceller:
             cleaned = out[start : start + self.frame_samples]
             cleaned[:] = out_view
             reference = self._for_linear.popleft() if self._for_linear else self._silence
-            words[start : start + self.frame_samples] = self._linear.process(
+            linear = self._linear.process(
                 reference, captured, adapt=_mostly_echo(reference, captured, cleaned)
+            )
+            self._since_playback = 0 if _level(reference) > 1e2 else self._since_playback + 1
+            # AEC3's output wherever the linear filter is not (yet) removing the echo well, and once
+            # the speaker has been silent a while (no echo to duck the user any more).
+            over_echo = self._since_playback < _ECHO_FADES_FRAMES
+            words[start : start + self.frame_samples] = (
+                linear if over_echo and self._linear.working else cleaned
             )
             self._captured_frames += 1
         self._capture_rest = data[whole:].copy()
