@@ -164,9 +164,8 @@ class LiveLoop:
         captured_at = self._source.last_block_at_s if isinstance(self._source, CaptureTimes) else None
         cleaned = self._echo.process_capture(block, captured_at)
         # The VAD listens to the fully cleaned audio; the recogniser gets the words unducked.
-        words = self._echo.words_audio()
-        if words is None:
-            words = cleaned
+        unducked = self._echo.words_audio()
+        words = cleaned if unducked is None else unducked
         self._audio_s += len(cleaned) / INPUT_RATE_HZ
         self.level_dbfs = _level_dbfs(cleaned)
         if not self._hearing():
@@ -174,8 +173,9 @@ class LiveLoop:
             # segmenter closes any utterance in progress instead of freezing mid-word.
             cleaned, words = cleaned * 0, words * 0
         self._remember(words)
+        # Only an unducked clip holds the first syllables the late-confirmed onset missed.
         self._segmenter.over_echo = (
-            self._echo.active and self._conversation.state is ConversationState.SPEAKING
+            unducked is not None and self._conversation.state is ConversationState.SPEAKING
         )
         for event in self._segmenter.push(cleaned, words):
             self._on_segment(event)

@@ -240,7 +240,8 @@ def duplex_with_words(playback: np.ndarray, capture: np.ndarray) -> tuple[np.nda
     for start in range(0, len(capture) - 320, 320):
         canceller.push_playback(playback[start : start + 320], start / RATE_HZ)
         cleaned.append(canceller.process_capture(capture[start : start + 320], start / RATE_HZ))
-        words.append(canceller.words_audio())
+        unducked = canceller.words_audio()  # None: the same as AEC3's output
+        words.append(cleaned[-1] if unducked is None else unducked)
     return np.concatenate(cleaned), np.concatenate(words)
 
 

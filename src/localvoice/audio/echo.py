@@ -62,7 +62,7 @@ class EchoCancellation(Protocol):
 
     def words_audio(self) -> Pcm | None:
         """The stretch the last ``process_capture`` returned, for the recogniser: echo subtracted,
-        nothing ducked (``LinearEchoFilter``). None: the same as what it returned."""
+        nothing ducked (``LinearEchoFilter``). None: no different from what it returned."""
         ...
 
 
@@ -138,7 +138,7 @@ class EchoCanceller:
         # with (one each when timed; untimed, as many as the pushes brought, the oldest dropped).
         self._for_linear: deque[Pcm] = deque(maxlen=int(MAX_QUEUED_PLAYBACK_S * 1000 / FRAME_MS))
         self._silence = np.zeros(self.frame_samples, dtype=np.int16)
-        self._words = np.zeros(0, dtype=np.int16)
+        self._words: Pcm | None = None
         self._since_playback = _ECHO_FADES_FRAMES  # capture frames since the reference last sounded
 
     def push_playback(self, pcm: Pcm, at_s: float | None = None) -> None:
@@ -173,6 +173,7 @@ class EchoCanceller:
         whole = len(data) - len(data) % self.frame_samples
         out = np.empty(whole, dtype=np.int16)
         words = np.empty(whole, dtype=np.int16)
+        unducked = False  # some frame of the words audio came from the linear filter
         out_view = memoryview(self._capture_buf).cast("h")
         for start in range(0, whole, self.frame_samples):
             if first_at is not None and self._timeline.used:
@@ -191,16 +192,15 @@ class EchoCanceller:
             self._since_playback = 0 if _level(reference) > 1e2 else self._since_playback + 1
             # AEC3's output wherever the linear filter is not (yet) removing the echo well, and once
             # the speaker has been silent a while (no echo to duck the user any more).
-            over_echo = self._since_playback < _ECHO_FADES_FRAMES
-            words[start : start + self.frame_samples] = (
-                linear if over_echo and self._linear.working else cleaned
-            )
+            use_linear = self._since_playback < _ECHO_FADES_FRAMES and self._linear.working
+            words[start : start + self.frame_samples] = linear if use_linear else cleaned
+            unducked = unducked or use_linear
             self._captured_frames += 1
         self._capture_rest = data[whole:].copy()
-        self._words = words
+        self._words = words if unducked else None
         return out
 
-    def words_audio(self) -> Pcm:
+    def words_audio(self) -> Pcm | None:
         return self._words
 
     @property
