@@ -186,8 +186,16 @@ async def test_a_client_gone_mid_reply_frees_its_slot_and_the_next_session_works
     while slots.in_use > before and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert slots.in_use == before
-    records = [r for path in server.state.log_dir.glob("*.jsonl") for r in read_log(path)]
-    cut = [r for r in records if r["session"] == session]
+
+    def logged() -> list[dict[str, Any]]:
+        records = [r for path in server.state.log_dir.glob("*.jsonl") for r in read_log(path)]
+        return [r for r in records if r["session"] == session]
+
+    # The cut reply's record is written as the reply settles, which can be just after the slot is
+    # given back.
+    while not logged() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    cut = logged()
     assert len(cut) == 1 and cut[0]["interrupted"] is True  # the reply stopped when its listener left
     async with _client(server) as again:
         result = await again.ask(read_audio(SPEECH / "question_zh.wav", 16_000))

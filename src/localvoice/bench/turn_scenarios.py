@@ -183,6 +183,17 @@ SCENARIOS: tuple[Scenario, ...] = (
     _over_reply("zh_bare_stop", "bare_stop", "zh_story", (("zh_stop", 0),)),
     _over_reply("zh_bare_wait", "bare_stop", "zh_story", (("zh_wait", 0),)),
     _over_reply("en_bare_stop", "bare_stop", "en_story", (("en_stop", 0),)),
+    # 8. the same, 6 s into the reply instead of 1.5-2 s: the echo canceller has heard some of the
+    # reply by then (every scenario is a fresh session, so the 2 s cases meet it cold)
+    _over_reply("zh_bare_stop_6s", "bare_stop", "zh_story", (("zh_stop", 0),), 6.0),
+    _over_reply(
+        "zh_interrupt_wait_6s",
+        "interrupt_pause",
+        "zh_story",
+        (("zh_wait", 0), ("zh_weather_beijing", 0.7)),
+        6.0,
+    ),
+    _over_reply("zh_backchannel_6s", "backchannel", "zh_story", (("zh_mm_mm", 0),), 6.0),
 )
 
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
