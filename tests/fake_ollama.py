@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
 
+from localvoice.bench.fake_server import ThreadedFakeServer
 from tests.fake_openai_routes import serve_openai_route
 
 Reply = Callable[[list[dict[str, Any]]], list[str]]
@@ -61,7 +62,7 @@ def unused_local_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-class FakeOllama:
+class FakeOllama(ThreadedFakeServer):
     def __init__(
         self,
         models: Sequence[str] = ("qwen2.5:3b", "llama3.2:1b"),
@@ -84,38 +85,11 @@ class FakeOllama:
         self.completed_streams = 0
         self.aborted_streams = 0  # streams whose client went away before the last line
         self.stream_aborted = threading.Event()
-        self.stopping = threading.Event()
-        handler = type("BoundHandler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
-        # A short poll interval keeps shutdown (and so each test's teardown) quick.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="fake-ollama", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Handler, port, poll_s=0.02)
+        self.stopping = self.dead  # set on close: releases stalled streams
 
     def chat_bodies(self) -> list[dict[str, Any]]:
         return [r.body for r in self.requests if r.path == "/api/chat" and isinstance(r.body, dict)]
-
-    def start(self) -> FakeOllama:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.stopping.set()  # releases stalled streams
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 @pytest.fixture(name="fake_ollama")

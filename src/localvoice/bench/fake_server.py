@@ -11,12 +11,14 @@ from typing import Self
 class ThreadedFakeServer:
     """``with Fake() as fake:`` serves ``handler`` (which sees the fake as ``self.fake``) until closed."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.dead = threading.Event()
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0, poll_s: float = 0.5) -> None:
+        """``port`` 0: an ephemeral one. ``poll_s``: how soon ``close`` is noticed (short keeps test
+        teardowns quick)."""
+        self.dead = threading.Event()  # set on close or kill: releases handlers waiting on it
         bound = type("Handler", (handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), bound)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), bound)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(poll_s,), daemon=True)
 
     @property
     def url(self) -> str:
