@@ -109,6 +109,8 @@ class LiveLoop:
         self._conversation = conversation
         self._asr = asr
         self._source = source
+        # Decided once: a protocol isinstance check costs too much to repeat for every 20 ms block.
+        self._timed_source = source if isinstance(source, CaptureTimes) else None
         self._segmenter = segmenter
         self._echo = echo
         self._clock = clock
@@ -161,7 +163,7 @@ class LiveLoop:
     # ---- audio in ----
 
     def _on_block(self, block: Pcm) -> None:
-        captured_at = self._source.last_block_at_s if isinstance(self._source, CaptureTimes) else None
+        captured_at = self._timed_source.last_block_at_s if self._timed_source is not None else None
         cleaned = self._echo.process_capture(block, captured_at)
         # The VAD listens to the fully cleaned audio; the recogniser gets the words unducked.
         unducked = self._echo.words_audio()
