@@ -264,7 +264,9 @@ class ReplyPipeline:
                 size, _, last = clause.pieces[-1]
                 last.add_done_callback(self._clause_watcher(turn, clause, size))
         if watchers:
-            await asyncio.gather(*watchers)
+            # Shielded: cancelling this wait (barge-in) must not cancel the sink's futures, which
+            # still have to say how much of each chunk was heard.
+            await asyncio.gather(*(asyncio.shield(watcher) for watcher in watchers))
 
     def _clause_watcher(
         self, turn: int, clause: _Clause, last_size: int

@@ -165,8 +165,12 @@ def test_typed_text_is_answered_and_the_interrupt_button_stops_playback_at_once(
     page.locator("#handsfree").uncheck()  # the fake microphone's question must not join in
     page.locator("#text").fill("Tell me a long story about a cat who learns to sail, in six sentences.")
     page.locator("#typing button").click()
-    # Some of the answer has played, and more is still queued in the page.
-    _wait_for(page, "window.lvStats.ended >= 1 && window.lvStats.scheduled > window.lvStats.ended", 240)
+    # A second and a half of the answer has played, and more is still queued in the page.
+    _wait_for(
+        page,
+        "window.lvStats.samplesPlayed >= 36000 && window.lvStats.scheduled > window.lvStats.ended",
+        240,
+    )
     page.locator("#stop").click()
     _wait_for(page, "window.lvStats.clears === 1", 10)
     playing = page.evaluate(

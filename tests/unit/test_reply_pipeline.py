@@ -9,6 +9,7 @@ import numpy as np
 from localvoice.audio.sinks import PacedSink
 from localvoice.clock import VirtualClock
 from localvoice.events import (
+    AudioClip,
     ConversationEvent,
     ErrorOccurred,
     Message,
@@ -105,6 +106,52 @@ async def test_interrupt_mid_synthesis_stops_everything_and_keeps_what_was_heard
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not others, f"orphan tasks left running: {others}"
     assert any(isinstance(e, TurnTimings) for e in events)
+
+
+class RemoteSink(PacedSink):
+    """A speaker across a network (the browser page): how much of a clip played is known only when
+    its acknowledgement arrives, a moment after the clip ended or was cut."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock, RATE)
+        self._remote_clock = clock
+        self._acks: set[asyncio.Task[None]] = set()
+
+    def enqueue(self, clip: AudioClip) -> asyncio.Future[int]:
+        local = super().enqueue(clip)
+        acknowledged: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def acknowledge() -> None:
+            played = await local
+            await self._remote_clock.sleep(0.05)
+            if not acknowledged.done():
+                acknowledged.set_result(played)
+
+        task = asyncio.get_running_loop().create_task(acknowledge())
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+        return acknowledged
+
+
+async def test_interrupt_after_the_whole_reply_was_queued_keeps_what_was_heard() -> None:
+    # A short reply is written and synthesized long before it has played: the pipeline is only
+    # waiting for the speaker when the user cuts in. What was heard must still come back.
+    clock = VirtualClock()
+    short = "好的，我来帮你查一下。"
+    llm = ScriptedLLM(clock, [(0.0, short)])
+    tts = ToneTTS(clock, delay_s=lambda text: 0.05, seconds_per_char=0.1)
+    sink = RemoteSink(clock)
+    pipeline = ReplyPipeline(llm, tts, sink, clock, lambda event: None)
+    async with clock.running():
+        reply = asyncio.create_task(pipeline.run(1, MESSAGES))
+        while not sink.played:
+            await clock.sleep(0.01)
+        await clock.sleep(0.6)  # 0.6 s into 1.1 s of audio, all of it synthesized by now
+        assert tts.finished and len(tts.finished) == len(tts.started)
+        pipeline.interrupt()
+        finished = await reply
+    assert finished.interrupted
+    assert finished.heard.startswith("好的，我") and len(finished.heard) < len(short)
 
 
 async def test_llm_failure_mid_reply_keeps_the_spoken_part() -> None:
