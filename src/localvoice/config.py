@@ -85,6 +85,9 @@ class ASRConfig:
     languages: list[str] = field(default_factory=lambda: ["zh", "en"])
     # Decoding stops after this many tokens per second of audio (plus a few): no repetition loops.
     max_tokens_per_s: float = 12.0
+    # The encoder reads the speech plus 1 s, at least this long, not Whisper's fixed 30 s window:
+    # same errors on human Mandarin, 0.63 → 0.26 s per question (BENCHMARKS.md). 30: the full window.
+    encoder_window_s: float = 10.0
     openai: OpenAiASRConfig = field(default_factory=OpenAiASRConfig)
 
 

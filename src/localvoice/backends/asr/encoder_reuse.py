@@ -1,7 +1,8 @@
 """One Whisper encoder pass per utterance instead of two when the language must be detected.
 
 faster-whisper (1.2.1, pinned) encodes the audio once to detect the language and again to transcribe
-it; on 2 CPU cores each pass costs ~0.35 s, because Whisper's encoder always reads a 30 s window. The
+it; on 2 CPU cores each pass costs ~0.35 s over Whisper's 30 s window (less over the shorter window
+of ``encoder_window.py``, but still the larger part of a short question's transcription). The
 two inputs differ only in the clip's last 10 ms mel frame, so the detection pass's output serves the
 transcription too. ``EncoderReuse`` wraps ``WhisperModel.encode`` to hand the recorded output back
 once, for the first window of the next transcription.

@@ -35,6 +35,7 @@ from localvoice.backends.asr.chinese import (
     tidy_chinese,
 )
 from localvoice.backends.asr.encoder_reuse import EncoderReuse
+from localvoice.backends.asr.encoder_window import FULL_FRAMES, EncoderWindow
 from localvoice.backends.asr.languages import check_languages, pick_language
 from localvoice.errors import BackendError, BadInputError, ConfigError
 from localvoice.events import INPUT_RATE_HZ, AudioClip, Transcript, TranscriptSegment
@@ -79,6 +80,7 @@ class FasterWhisperASR:
         beam_size: int = 5,
         cpu_threads: int = 0,
         max_tokens_per_s: float = 12.0,
+        encoder_window_s: float = 10.0,
     ) -> None:
         if device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"asr.device must be auto, cpu or cuda, got {device!r}")
@@ -90,6 +92,10 @@ class FasterWhisperASR:
         self._language = language or None
         self._languages = tuple(languages)
         self._max_tokens_per_s = max_tokens_per_s
+        if not 0 < encoder_window_s <= 30:
+            raise ConfigError(f"asr.encoder_window_s must be above 0 and at most 30, got {encoder_window_s}")
+        self._encoder_window_s = encoder_window_s
+        self.window: EncoderWindow | None = None
         self._device = device
         self._compute_type = compute_type
         self._beam_size = beam_size
@@ -120,6 +126,7 @@ class FasterWhisperASR:
             beam_size=asr.beam_size,
             cpu_threads=asr.cpu_threads,
             max_tokens_per_s=asr.max_tokens_per_s,
+            encoder_window_s=asr.encoder_window_s,
         )
 
     async def warm_up(self) -> None:
@@ -176,7 +183,9 @@ class FasterWhisperASR:
             raise ConfigError(complaint)
         self.device_used = device
         self._model = model
-        self._reuse = EncoderReuse(model)
+        if self._encoder_window_s * 100 < FULL_FRAMES:
+            self.window = EncoderWindow(model, self._encoder_window_s)
+        self._reuse = EncoderReuse(model)  # outermost: a reused pass skips the encoder entirely
         return model
 
     def _token_cap(self, duration_s: float) -> int:
