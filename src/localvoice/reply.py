@@ -41,6 +41,7 @@ class ReplySettings:
     max_ahead: int = 3  # synthesized clauses waiting for their turn to play
     min_clause_chars: int = 4
     first_clause_min_chars: int = 6
+    first_phrase_min_chars: int = 4
 
     @classmethod
     def from_config(cls, config: Config) -> ReplySettings:
@@ -49,6 +50,7 @@ class ReplySettings:
             max_ahead=config.tts.max_ahead,
             min_clause_chars=config.text.min_clause_chars,
             first_clause_min_chars=config.text.first_clause_min_chars,
+            first_phrase_min_chars=config.text.first_phrase_min_chars,
         )
 
 
@@ -175,6 +177,7 @@ class ReplyPipeline:
         chunker = SentenceChunker(
             min_clause_chars=self._settings.min_clause_chars,
             first_clause_min_chars=self._settings.first_clause_min_chars,
+            first_phrase_min_chars=self._settings.first_phrase_min_chars,
         )
         speech = SpeechFilter()
         offset = 0

@@ -237,6 +237,65 @@ def test_random_mixed_texts_stream_the_same() -> None:
         assert "".join(ch for clause in clauses for ch in clause if ch.isalnum()) == spoken
 
 
+PHRASE = {"first_phrase_min_chars": 4}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # No comma for 19 characters: the first audio starts at the connective instead.
+        (
+            "今天晚饭可以尝试烤蔬菜或者煮一份清蒸鱼，这些都是简单又美味的选择。",
+            ["今天晚饭", "可以尝试烤蔬菜或者煮一份清蒸鱼，这些都是简单又美味的选择。"],
+        ),
+        (
+            "There once was a brave knight named Sir Galahad who had a horse. It was fast.",
+            ["There once was a brave knight named Sir Galahad", "who had a horse.", "It was fast."],
+        ),
+        # A comma (weight ≥ 6) before any connective still ends the first clause.
+        ("周末可以做运动、看电影、听音乐。", ["周末可以做运动、", "看电影、听音乐。"]),
+        # Too little before the connective ("我", "Try to"): it waits for the next break.
+        ("我可以帮你查一下明天的天气。", ["我可以帮你查一下明天的天气。"]),
+        (
+            "Try to keep a regular sleep schedule and avoid coffee.",
+            ["Try to keep a regular sleep schedule", "and avoid coffee."],
+        ),
+        # Only whole, spaced words: not inside a path, not the start of "today".
+        ("Please open docs/path/to/it now.", ["Please open docs/path/to/it now."]),
+        ("I went there today and it rained.", ["I went there today", "and it rained."]),
+        # Only the first clause: later ones keep their length.
+        ("好的。我们可以先去超市，然后回家做饭。", ["好的。我们", "可以先去超市，然后回家做饭。"]),
+    ],
+)
+def test_the_first_clause_may_end_at_a_phrase_boundary(text: str, expected: list[str]) -> None:
+    assert chunk_every_way(text, **PHRASE) == expected
+
+
+def test_phrase_breaks_stream_the_same_and_lose_nothing() -> None:
+    rng = random.Random(11)
+    words = [
+        "你好",
+        "可以",
+        "或者",
+        "然后",
+        "天气",
+        "明天",
+        "and",
+        "to",
+        "the",
+        "knight",
+        "who",
+        "，",
+        "。",
+        " ",
+    ]
+    for _ in range(200):
+        text = "".join(rng.choice(words) for _ in range(rng.randint(1, 25)))
+        clauses = chunk_every_way(text, **PHRASE)
+        spoken = "".join(ch for ch in text if ch.isalnum())
+        assert "".join(ch for clause in clauses for ch in clause if ch.isalnum()) == spoken
+
+
 @pytest.mark.parametrize(
     ("text", "weight"),
     [("好的。", 2), ("Sure.", 4), ("3.14", 3), ("😀！", 0), ("Hello 世界", 7)],

@@ -6,7 +6,9 @@ Rules (Chinese first, English too):
   Chinese text). Runs of marks ("！？", "……", "...") count as one end, and closing quotes, brackets
   and markdown emphasis right after the mark (”」』）)】》"'*_) stay with the clause.
 - The first clause of a reply may also end at ，、,:： so the first audio starts early, but only
-  once it weighs at least ``first_clause_min_chars``.
+  once it weighs at least ``first_clause_min_chars``; and, with ``first_phrase_min_chars``, at a
+  phrase boundary before a connective ("今天晚饭 | 可以…", "There once was a brave knight | who…",
+  ``first_phrase.py``) once what comes before weighs that much, whichever comes first.
 - A clause lighter than ``min_clause_chars`` is not cut off: it merges into the next clause.
   With the defaults (4 and 6), "好的，我来帮你查一下明天北京的天气。" is one clause, out when 。 is
   followed by anything: "好的，" alone (weight 2) is too short a sound to stand alone, whereas
@@ -29,6 +31,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from localvoice.text.first_phrase import phrase_break
+from localvoice.text.script import clause_weight
+
+__all__ = ["SentenceChunker", "clause_weight"]
+
 # Strong ends: always end a clause (subject to the minimum weight).
 _END_MARKS: Final = frozenset("。！？；…．!?;.")
 # Soft ends: only for the first clause of a reply.
@@ -44,11 +51,6 @@ _NEVER_END: Final = frozenset(
 )  # fmt: skip
 
 
-def clause_weight(text: str) -> int:
-    """Spoken weight of ``text``: its letters and digits of any script (a CJK character is 1)."""
-    return sum(1 for ch in text if ch.isalnum())
-
-
 class _NeedMore:
     """Marker: the decision needs characters that have not arrived yet."""
 
@@ -59,9 +61,12 @@ _NEED_MORE: Final = _NeedMore()
 class SentenceChunker:
     """Pure, synchronous clause cutter: ``push`` deltas as they stream, ``flush`` at the reply's end."""
 
-    def __init__(self, min_clause_chars: int = 4, first_clause_min_chars: int = 6) -> None:
+    def __init__(
+        self, min_clause_chars: int = 4, first_clause_min_chars: int = 6, first_phrase_min_chars: int = 0
+    ) -> None:
         self.min_clause_chars = min_clause_chars
         self.first_clause_min_chars = first_clause_min_chars
+        self.first_phrase_min_chars = first_phrase_min_chars  # 0: the first clause ends at marks only
         self._buf = ""
         self._scan = 0  # everything in _buf before this index is known not to be a cut
         self._first = True
@@ -100,9 +105,17 @@ class SentenceChunker:
 
     def _find_cut(self, final: bool) -> int | None:
         """Index just after the next clause end, or None (none yet; ``_scan`` remembers progress)."""
+        phrase = None
+        if self._first and self.first_phrase_min_chars > 0:
+            phrase = phrase_break(self._buf, self.first_phrase_min_chars)
+        cut = self._find_mark_cut(final, len(self._buf) if phrase is None else phrase)
+        return cut if cut is not None else phrase
+
+    def _find_mark_cut(self, final: bool, limit: int) -> int | None:
+        """The next clause end at a mark before ``limit`` (a phrase break that comes first wins)."""
         buf = self._buf
         i = self._scan
-        while i < len(buf):
+        while i < limit:
             ch = buf[i]
             if ch == "\n":
                 if clause_weight(buf[: i + 1]) >= self.min_clause_chars:

@@ -19,6 +19,11 @@ _CJK_CHAR: Final = re.compile(f"[{CJK_CLASS}]")
 _LATIN_WORD: Final = re.compile(r"[A-Za-zÀ-ɏ]+(?:'[A-Za-z]+)?")
 
 
+def clause_weight(text: str) -> int:
+    """Spoken weight of ``text``: its letters and digits of any script (a CJK character is 1)."""
+    return sum(1 for ch in text if ch.isalnum())
+
+
 def is_cjk(ch: str) -> bool:
     """True for one CJK character (see ``CJK_CLASS``)."""
     return _CJK_CHAR.fullmatch(ch) is not None
