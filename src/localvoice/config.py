@@ -180,6 +180,9 @@ class ConversationConfig:
     end_of_turn_llm: bool = True
     end_of_turn_threshold: float = 0.01
     end_of_turn_wait_ms: int = 1000  # longest the turn waits for that score before the rules decide
+    # A finished sentence (by the rules, and the LLM when it can tell) ends the turn as soon as its
+    # speculative transcript is in, not after vad.end_of_turn_ms of silence (BENCHMARKS.md, issue 13).
+    end_on_words: bool = True
 
 
 @dataclass

@@ -14,12 +14,16 @@ The turn-taking rules, as people expect them:
   utterance, pauses included, becomes the next user turn.
 
 ASR starts speculatively at a tentative pause and its result is used if the user really stopped.
+When that transcript is a finished sentence (and the LLM, asked, agrees), the turn ends right there,
+without waiting out ``vad.end_of_turn_ms``: should the user go on after all, the straddle rule above
+withdraws the answer before it is heard and joins the words.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 from collections import deque
@@ -50,7 +54,7 @@ from localvoice.events import (
     Transcript,
 )
 from localvoice.protocols import ASR, AudioSource, CaptureTimes
-from localvoice.text.turn_end import is_backchannel, is_stop_command
+from localvoice.text.turn_end import TurnEnd, is_backchannel, is_stop_command, turn_end
 from localvoice.user_turn import TurnRules, UserTurn
 
 Emit = Callable[[ConversationEvent], None]
@@ -75,6 +79,7 @@ class LiveSettings:
     rules: TurnRules = field(default_factory=TurnRules)
     end_of_turn_llm: bool = True  # ask the LLM whether the words are finished, when it can tell
     end_of_turn_wait_ms: int = 1000  # longest a turn waits for that answer before the rules decide
+    end_on_words: bool = True  # a finished sentence ends the turn at the tentative pause
 
     @classmethod
     def from_config(cls, config: Config, mode: str | None = None) -> LiveSettings:
@@ -90,6 +95,7 @@ class LiveSettings:
             ),
             end_of_turn_llm=config.conversation.end_of_turn_llm,
             end_of_turn_wait_ms=config.conversation.end_of_turn_wait_ms,
+            end_on_words=config.conversation.end_on_words,
         )
 
 
@@ -384,11 +390,12 @@ class LiveLoop:
         self._speculative = (audio, task)
         if self._overlap:  # a short sound over the answer: its words may stop it before it ends
             task.add_done_callback(self._judge_overlap)
-        elif self._scores_turns() and not self._conversation.replying:
-            task.add_done_callback(self._score_early)
+        elif not self._conversation.replying:
+            task.add_done_callback(functools.partial(self._judge_early, audio))
 
-    def _score_early(self, task: asyncio.Task[Transcript]) -> None:
-        """While the silence is still being confirmed, let the LLM judge the words heard so far."""
+    def _judge_early(self, audio: AudioClip, task: asyncio.Task[Transcript]) -> None:
+        """While the silence is still being confirmed: let the LLM judge the words heard so far, and
+        end the turn now if they are a finished sentence."""
         if task.cancelled() or task.exception() is not None or self._conversation.replying:
             return
         text = task.result().text.strip()
@@ -396,8 +403,33 @@ class LiveLoop:
             return
         candidate = UserTurn(self._turn.text)
         candidate.add(text, "", 0.0, 0.0, 0.0)
-        if not candidate.unfinished_by_rule:
-            self._score(candidate.text)
+        if candidate.unfinished_by_rule:
+            return
+        scoring = self._score(candidate.text) if self._scores_turns() else None
+        if not self._settings.end_on_words or turn_end(candidate.text) is not TurnEnd.COMPLETE:
+            return
+        if scoring is None:
+            self._end_by_words(audio, None)
+        else:
+            scoring.add_done_callback(lambda done: self._end_by_words(audio, done))
+
+    def _end_by_words(self, audio: AudioClip, scoring: asyncio.Task[float | None] | None) -> None:
+        """End the utterance at its tentative pause, if the user is still silent and the LLM agrees."""
+        speculative = self._speculative
+        if speculative is None or speculative[0] is not audio or self._pending_fragments:
+            return  # the user went on, or an earlier fragment is still being heard
+        if self._conversation.replying:
+            return
+        if scoring is not None:
+            if scoring.cancelled() or scoring.exception() is not None:
+                return
+            probability = scoring.result()
+            if probability is not None and probability < self._settings.rules.end_of_turn_threshold:
+                return
+        event = self._segmenter.end_now()
+        if event is not None:
+            self._on_utterance_ended(event)
+            self._check_turn_timers()
 
     def _judge_overlap(self, task: asyncio.Task[Transcript]) -> None:
         if task.cancelled() or task.exception() is not None or not self._overlap:

@@ -191,6 +191,26 @@ def test_tentative_pause_then_resume() -> None:
     assert np.array_equal(last_pause.audio.samples, utterance.audio.samples)
 
 
+def test_end_now_closes_the_utterance_at_its_tentative_pause_only() -> None:
+    segmenter = Segmenter(ScriptedVAD([SILENCE] * 10 + [SPEECH] * 20 + [SILENCE] * 30), VADConfig())
+    audio = ramp(60 * FRAME)
+    events: list[SegmentEvent] = []
+    early: list[UtteranceEnded | None] = []
+    for index in range(60):
+        events.extend(segmenter.push(audio[index * FRAME : (index + 1) * FRAME]))
+        early.append(segmenter.end_now() if index in (5, 20) else None)  # idle, then mid-speech
+        if events and isinstance(events[-1], TentativePause):
+            break
+    assert early == [None] * len(early) and kinds(events) == [SpeechStarted, TentativePause]
+    utterance = segmenter.end_now()
+    assert utterance is not None and utterance.reason == "words"
+    pause = events[-1]
+    assert isinstance(pause, TentativePause) and utterance.end_s == pytest.approx(pause.at_s)
+    # Exactly the speculative clip: its transcript is the utterance's.
+    assert np.array_equal(pause.audio.samples, utterance.audio.samples)
+    assert not segmenter.speech_active and segmenter.end_now() is None
+
+
 def test_pause_shorter_than_tentative_gives_no_pause_event() -> None:
     probs = [SILENCE] * 10 + [SPEECH] * 20 + [SILENCE] * 4 + [SPEECH] * 20 + [SILENCE] * 30
     assert kinds(run(probs)) == [SpeechStarted, TentativePause, UtteranceEnded]

@@ -74,6 +74,7 @@ async def converse(
     first_token_s: float = 0.2,
     total_s: float = 16.0,
     llm: ScriptedLLM | None = None,
+    end_on_words: bool = True,
 ) -> Run:
     clock = llm.clock if llm is not None else VirtualClock()
     assert isinstance(clock, VirtualClock)
@@ -92,7 +93,7 @@ async def converse(
         Segmenter(AmplitudeVAD(), vad),
         NullEchoCanceller(),
         clock,
-        LiveSettings(min_interrupt_ms=500),
+        LiveSettings(min_interrupt_ms=500, end_on_words=end_on_words),
         events.append,
     )
     async with clock.running():
@@ -236,15 +237,37 @@ async def test_words_the_llm_finds_unfinished_wait_for_the_rest(tmp_path: Path) 
     assert rules_only.asked()[0] == "我今天去了。"
 
 
-async def test_words_the_llm_finds_finished_are_answered_as_soon_as_without_it(tmp_path: Path) -> None:
+async def test_words_the_llm_finds_finished_are_answered_once_it_says_so(tmp_path: Path) -> None:
     question = [(0.5, 2.0, 500.0)]
-    llm = scoring_llm({"明天北京的天气怎么样？": 0.96})
-    # ASR done 0.1 s after the tentative pause: the verdict is in before the silence is confirmed.
+    llm = scoring_llm({"明天北京的天气怎么样？": 0.96}, score_delay_s=0.05)
+    # ASR done 0.1 s after the tentative pause; the verdict 0.05 s later (its pass is also the
+    # reply's prefill, so on the real model it costs the reply nothing).
     with_llm = await converse(tmp_path / "a", question, llm=llm, asr_delay_s=0.1)
     without = await converse(tmp_path / "b", question, asr_delay_s=0.1)
     assert with_llm.asked() == without.asked() == ["明天北京的天气怎么样？"]
-    assert first_audio_at(with_llm) == pytest.approx(first_audio_at(without), abs=0.02)
+    assert first_audio_at(with_llm) == pytest.approx(first_audio_at(without) + 0.05, abs=0.02)
     assert len(llm.scored) == 1  # asked once, at the tentative pause
+
+
+async def test_a_finished_question_is_answered_before_the_full_end_of_turn_silence(tmp_path: Path) -> None:
+    question = [(0.5, 2.0, 500.0)]  # "明天北京的天气怎么样？", then silence
+    early = await converse(tmp_path / "early", question, asr_delay_s=0.1)
+    waiting = await converse(tmp_path / "wait", question, asr_delay_s=0.1, end_on_words=False)
+    assert early.asked() == waiting.asked() == ["明天北京的天气怎么样？"]
+    # The transcript is in 0.3 s after the speech (0.2 s tentative pause + 0.1 s ASR): the turn
+    # ends there instead of after 0.5 s of silence.
+    assert first_audio_at(early) == pytest.approx(first_audio_at(waiting) - 0.2, abs=0.03)
+
+
+async def test_speech_after_a_turn_ended_by_its_words_still_joins_it(tmp_path: Path) -> None:
+    # "明天北京的天气怎么样？" ends the turn 0.3 s into the pause; the user goes on 0.4 s after
+    # stopping, before any answer audio: one turn, answered once, and nothing of the first reply kept.
+    speech = [(0.5, 2.0, 500.0), (2.4, 3.5, 1000.0)]
+    run = await converse(tmp_path, speech, asr_delay_s=0.1)
+    joined = "明天北京的天气怎么样？在上海呢？"
+    assert run.asked() == ["明天北京的天气怎么样？", joined]
+    assert [f.withdrawn for f in run.events if isinstance(f, ReplyFinished)] == [True, False]
+    assert run.logged_users() == [joined]
 
 
 async def test_an_unfinished_phrase_nobody_finishes_is_still_answered(tmp_path: Path) -> None:

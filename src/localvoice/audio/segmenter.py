@@ -69,7 +69,7 @@ class UtteranceEnded:
     start_s: float
     end_s: float
     audio: AudioClip
-    reason: Literal["silence", "max_length"]
+    reason: Literal["silence", "max_length", "words"]  # words: the transcript said the turn was over
     audio_start_s: float = 0.0
 
 
@@ -150,6 +150,16 @@ class Segmenter:
         self._pending_words = heard[whole:].copy()
         return events
 
+    def end_now(self) -> UtteranceEnded | None:
+        """End the utterance at its tentative pause, before ``end_of_turn_ms`` of silence.
+
+        For when its words already say the turn is over. None unless a tentative pause is in
+        effect; the ``audio`` is then exactly that pause's clip, as a silence end would give it.
+        """
+        if self._phase != "speech" or not self._paused:
+            return None
+        return self._finish("words")
+
     def reset(self) -> None:
         """Drop any utterance in progress and the VAD's state; audio time keeps counting."""
         self._vad.reset()
@@ -224,7 +234,7 @@ class Segmenter:
         self._recent.clear()
         return SpeechStarted(self._seconds(self._onset))
 
-    def _finish(self, reason: Literal["silence", "max_length"]) -> UtteranceEnded:
+    def _finish(self, reason: Literal["silence", "max_length", "words"]) -> UtteranceEnded:
         if self._silence_start is None:
             speech_end = audio_end = self._end
         else:

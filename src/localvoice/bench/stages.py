@@ -58,11 +58,16 @@ async def _one_turn(session: Session, config: Config, question: Question) -> dic
     def record(event: ConversationEvent) -> None:
         seen.append((clock.now(), event))
 
-    conversation = session.conversation(sink, clock, observers=[record])
     source = PacedFileSource(
         audio, clock, leading_silence_s=LEAD_S, trailing_silence_s=TRAIL_S + REPLY_TIMEOUT_S
     )
-    loop = session.live_loop(conversation, source, clock, record, mode="full-duplex")
+    # Wired from this turn's config (``latency`` varies it), on the session's loaded models.
+    shared, session.config = session.config, config
+    try:
+        conversation = session.conversation(sink, clock, observers=[record])
+        loop = session.live_loop(conversation, source, clock, record, mode="full-duplex")
+    finally:
+        session.config = shared
     others = OtherLoad()
     others.start()
     listening = asyncio.create_task(loop.run())
