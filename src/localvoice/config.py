@@ -139,7 +139,7 @@ class TTSConfig:
 @dataclass
 class TextConfig:
     min_clause_chars: int = 4
-    first_clause_min_chars: int = 6  # the first clause may end at ，、 once this long
+    first_clause_min_chars: int = 4  # the first clause may end at ，、 once this long
     # ...or before a connective ("今天晚饭 | 可以…") once this long, so the first audio starts
     # sooner (BENCHMARKS.md, issue 13); 0: only at marks
     first_phrase_min_chars: int = 4

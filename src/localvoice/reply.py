@@ -40,7 +40,7 @@ class ReplySettings:
     max_concurrency: int = 2  # clauses synthesized at once
     max_ahead: int = 3  # synthesized clauses waiting for their turn to play
     min_clause_chars: int = 4
-    first_clause_min_chars: int = 6
+    first_clause_min_chars: int = 4
     first_phrase_min_chars: int = 4
 
     @classmethod

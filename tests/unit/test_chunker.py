@@ -71,7 +71,8 @@ CASES = [
         "Sure, let me check. The price is $3.14 per item, e.g. apples. Mr. Smith lives in the U.S. and "
         "likes it. Really!",
         [
-            "Sure, let me check.",
+            "Sure,",  # the first clause may end at a comma once it weighs 4
+            "let me check.",
             "The price is $3.14 per item, e.g. apples.",
             "Mr. Smith lives in the U.S. and likes it.",
             "Really!",
@@ -80,7 +81,7 @@ CASES = [
     ),
     pytest.param(
         "Well, I think so. Apples, pears, etc. are fruit. I like fruit etc. Do you?",
-        ["Well, I think so.", "Apples, pears, etc. are fruit.", "I like fruit etc.", "Do you?"],
+        ["Well,", "I think so.", "Apples, pears, etc. are fruit.", "I like fruit etc.", "Do you?"],
         id="en-etc-mid-and-end",
     ),
     pytest.param(
@@ -134,12 +135,17 @@ def test_clauses_are_the_same_however_the_text_streams_in(text: str, expected: l
 
 
 def test_first_clause_starts_early_in_english_too() -> None:
-    text = "Okay, so the weather tomorrow in Beijing looks sunny, with a high of 25 degrees."
-    # "Okay," weighs 4 < 6, so the first cut is at the next comma.
+    text = "Well, so the weather tomorrow in Beijing looks sunny, with a high of 25 degrees."
+    # "Well," weighs 4: a phrase that may stand alone; later clauses do not end at commas.
     assert chunk_every_way(text) == [
-        "Okay, so the weather tomorrow in Beijing looks sunny,",
-        "with a high of 25 degrees.",
+        "Well,",
+        "so the weather tomorrow in Beijing looks sunny, with a high of 25 degrees.",
     ]
+    # "Oh," weighs 2: too short, so the first cut is at the next comma.
+    assert (
+        chunk_every_way("Oh, the weather looks sunny, with a high of 25.")[0]
+        == "Oh, the weather looks sunny,"
+    )
 
 
 def test_first_clause_is_emitted_as_soon_as_its_comma_is_followed_by_anything() -> None:
@@ -153,7 +159,7 @@ def test_first_clause_is_emitted_as_soon_as_its_comma_is_followed_by_anything() 
 
 
 def test_a_reply_opening_with_a_short_acknowledgement_speaks_the_whole_sentence() -> None:
-    # "好的" alone weighs 2 < first_clause_min_chars=6: too short a sound to stand alone.
+    # "好的" alone weighs 2 < first_clause_min_chars=4: too short a sound to stand alone.
     chunker = SentenceChunker()
     assert chunker.push("好的，我来帮你查一下明天北京的天气") == []
     assert chunker.push("。") == []

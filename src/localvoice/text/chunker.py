@@ -10,9 +10,9 @@ Rules (Chinese first, English too):
   phrase boundary before a connective ("今天晚饭 | 可以…", "There once was a brave knight | who…",
   ``first_phrase.py``) once what comes before weighs that much, whichever comes first.
 - A clause lighter than ``min_clause_chars`` is not cut off: it merges into the next clause.
-  With the defaults (4 and 6), "好的，我来帮你查一下明天北京的天气。" is one clause, out when 。 is
+  With the defaults (4 and 4), "好的，我来帮你查一下明天北京的天气。" is one clause, out when 。 is
   followed by anything: "好的，" alone (weight 2) is too short a sound to stand alone, whereas
-  "我来帮你查一下，明天……" starts speaking at the comma (weight 7).
+  "要睡得更好，首先……" starts speaking at the comma (weight 5).
 - Weight rule: every letter or digit of any script counts 1, so a Chinese character counts 1 and an
   English word counts its letters ("好的。" weighs 2, "Sure." weighs 4); punctuation, spaces and emoji
   weigh nothing.
@@ -62,7 +62,7 @@ class SentenceChunker:
     """Pure, synchronous clause cutter: ``push`` deltas as they stream, ``flush`` at the reply's end."""
 
     def __init__(
-        self, min_clause_chars: int = 4, first_clause_min_chars: int = 6, first_phrase_min_chars: int = 0
+        self, min_clause_chars: int = 4, first_clause_min_chars: int = 4, first_phrase_min_chars: int = 0
     ) -> None:
         self.min_clause_chars = min_clause_chars
         self.first_clause_min_chars = first_clause_min_chars
