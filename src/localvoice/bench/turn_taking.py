@@ -80,7 +80,9 @@ def _over(scenario: Scenario, mic: ScriptedMicrophone, clock: MonotonicClock) ->
     assert last is not None
     if not _answer_expected_last(scenario):
         return "listened" if now - last.end_s >= LISTEN_S else None
-    answers = [t for t in mic.reply_audio_at if t > last.onset_s]
+    # An answer to the last fragment starts after it ends: audio that began while the user was still
+    # saying it belongs to a reply the straddle rule withdraws (a fast one starts 0.2 s into "thinking").
+    answers = [t for t in mic.reply_audio_at if t > last.end_s]
     if answers and now - answers[-1] >= OBSERVE_S:
         return "answered"
     return "no answer in time" if now - last.end_s >= ANSWER_TIMEOUT_S else None
