@@ -429,7 +429,6 @@ class LiveLoop:
         event = self._segmenter.end_now()
         if event is not None:
             self._on_utterance_ended(event)
-            self._check_turn_timers()
 
     def _judge_overlap(self, task: asyncio.Task[Transcript]) -> None:
         if task.cancelled() or task.exception() is not None or not self._overlap:

@@ -71,8 +71,13 @@ class Session:
         observers: Sequence[Observer] = (),
         log: TranscriptLog | None = None,
         tts: TTS | None = None,
+        config: Config | None = None,
     ) -> Conversation:
-        """The one way to wire a ``Conversation`` from this session's backends and config."""
+        """The one way to wire a ``Conversation`` from this session's backends and config.
+
+        ``config``: settings for this conversation only (a benchmark's variant); the models stay.
+        """
+        config = config if config is not None else self.config
         assert self.llm is not None, "Session(need_llm=True) is required for a conversation"
         voice = tts if tts is not None else self.tts
         assert voice is not None, "Session(need_tts=True) or an explicit tts is required"
@@ -83,13 +88,13 @@ class Session:
             voice,
             sink,
             clock,
-            system_prompt=persona_system(self.config.llm),
-            settings=ReplySettings.from_config(self.config),
+            system_prompt=persona_system(config.llm),
+            settings=ReplySettings.from_config(config),
             log=log,
             observers=observers,
-            now_line=time_teller(self.config.llm),
+            now_line=time_teller(config.llm),
         )
-        conversation.history.extend(persona_examples(self.config.llm))  # its MESSAGE example turns
+        conversation.history.extend(persona_examples(config.llm))  # its MESSAGE example turns
         return conversation
 
     def live_loop(
@@ -103,8 +108,10 @@ class Session:
         echo: EchoCancellation | None = None,
         guard: SelfEchoGuard | None = None,
         mode: str | None = None,
+        config: Config | None = None,
     ) -> LiveLoop:
         """The live loop around ``conversation``: the segmenter, ASR and turn-taking rules from config."""
+        config = config if config is not None else self.config
         assert self.asr is not None, "Session(need_asr=True) is required for a live loop"
         if vad is None:
             from localvoice.backends.vad.silero import SileroVAD
@@ -114,10 +121,10 @@ class Session:
             conversation,
             self.asr,
             source,
-            Segmenter(vad, self.config.vad),
+            Segmenter(vad, config.vad),
             echo if echo is not None else NullEchoCanceller(),
             clock,
-            LiveSettings.from_config(self.config, mode),
+            LiveSettings.from_config(config, mode),
             emit,
             guard=guard,
         )

@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from localvoice.text.chunker import SentenceChunker, clause_weight
+from localvoice.text.chunker import SentenceChunker
+from localvoice.text.script import clause_weight
 
 
 def chunk_whole(text: str, **settings: int) -> list[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,18 +46,18 @@ class Variant:
 
 def variants(config: Config) -> list[Variant]:
     pause = config.vad.tentative_pause_ms or 200
-    early = Variant("+early_language", kv_cache=True, tentative_pause_ms=pause, early_language=True)
-    window = Variant("+short_window", True, pause, True, short_window=True)
-    words = Variant("+end_on_words", True, pause, True, short_window=True, end_on_words=True)
-    return [
-        Variant("plain", kv_cache=False, tentative_pause_ms=0, early_language=False),
-        Variant("+kv_cache", kv_cache=True, tentative_pause_ms=0, early_language=False),
-        Variant("+speculative_asr", kv_cache=True, tentative_pause_ms=pause, early_language=False),
-        early,
-        window,
-        words,
-        Variant("+first_phrase", True, pause, True, short_window=True, end_on_words=True, first_phrase=True),
-    ]
+    plain = Variant("plain", kv_cache=False, tentative_pause_ms=0, early_language=False)
+    chosen = [plain]
+    for name, lever in (
+        ("+kv_cache", {"kv_cache": True}),
+        ("+speculative_asr", {"tentative_pause_ms": pause}),
+        ("+early_language", {"early_language": True}),
+        ("+short_window", {"short_window": True}),
+        ("+end_on_words", {"end_on_words": True}),
+        ("+first_phrase", {"first_phrase": True}),
+    ):
+        chosen.append(dataclasses.replace(chosen[-1], name=name, **lever))  # cumulative
+    return chosen
 
 
 def _trial(config: Config, variant: Variant) -> Config:

@@ -62,12 +62,8 @@ async def _one_turn(session: Session, config: Config, question: Question) -> dic
         audio, clock, leading_silence_s=LEAD_S, trailing_silence_s=TRAIL_S + REPLY_TIMEOUT_S
     )
     # Wired from this turn's config (``latency`` varies it), on the session's loaded models.
-    shared, session.config = session.config, config
-    try:
-        conversation = session.conversation(sink, clock, observers=[record])
-        loop = session.live_loop(conversation, source, clock, record, mode="full-duplex")
-    finally:
-        session.config = shared
+    conversation = session.conversation(sink, clock, observers=[record], config=config)
+    loop = session.live_loop(conversation, source, clock, record, mode="full-duplex", config=config)
     others = OtherLoad()
     others.start()
     listening = asyncio.create_task(loop.run())

@@ -34,8 +34,6 @@ from typing import Final
 from localvoice.text.first_phrase import phrase_break
 from localvoice.text.script import clause_weight
 
-__all__ = ["SentenceChunker", "clause_weight"]
-
 # Strong ends: always end a clause (subject to the minimum weight).
 _END_MARKS: Final = frozenset("。！？；…．!?;.")
 # Soft ends: only for the first clause of a reply.

@@ -35,7 +35,7 @@ from localvoice.backends.asr.chinese import (
     tidy_chinese,
 )
 from localvoice.backends.asr.encoder_reuse import EncoderReuse
-from localvoice.backends.asr.encoder_window import FULL_FRAMES, EncoderWindow
+from localvoice.backends.asr.encoder_window import FRAMES_PER_S, FULL_FRAMES, EncoderWindow
 from localvoice.backends.asr.languages import check_languages, pick_language
 from localvoice.errors import BackendError, BadInputError, ConfigError
 from localvoice.events import INPUT_RATE_HZ, AudioClip, Transcript, TranscriptSegment
@@ -183,7 +183,7 @@ class FasterWhisperASR:
             raise ConfigError(complaint)
         self.device_used = device
         self._model = model
-        if self._encoder_window_s * 100 < FULL_FRAMES:
+        if self._encoder_window_s * FRAMES_PER_S < FULL_FRAMES:
             self.window = EncoderWindow(model, self._encoder_window_s)
         self._reuse = EncoderReuse(model)  # outermost: a reused pass skips the encoder entirely
         return model
